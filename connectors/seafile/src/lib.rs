@@ -1,0 +1,26 @@
+//! Seafile's storage, as seaf-backup reads and writes it.
+//!
+//! - [`id`]: validated object and library ids (safe in paths and URLs).
+//! - [`commit`], [`fs`], [`object`]: the object formats of repo version 1 and their id rules.
+//! - [`store`]: the `storage/{commits,fs,blocks}` layout with atomic, durable writes.
+//! - [`closure`]: the walk over a head's whole history, used to verify a backup.
+//! - [`db`]: Seafile's core library tables on MySQL/MariaDB, PostgreSQL and SQLite.
+//!
+//! Everything here is usable without Kafka or HTTP, and all of it but [`db`] without a database.
+
+pub mod closure;
+pub mod commit;
+pub mod db;
+pub mod fs;
+mod json;
+pub mod id;
+pub mod object;
+pub mod store;
+
+pub use closure::{walk_closure, ClosureStats, ClosureVisitor, Defect, Problem, WalkOptions};
+pub use commit::{Commit, IdFormula};
+pub use db::{DbError, DbKind, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, VirtualRepo};
+pub use fs::{Dirent, FsObject, SeafDir, SeafFile};
+pub use id::{IdError, ObjectId, RepoId};
+pub use object::{ObjectError, ObjectKind};
+pub use store::{NewObject, ObjectStore, RepoStores, StoreError};

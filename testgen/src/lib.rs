@@ -1,0 +1,1 @@
+//! Test-data generator (being written).
