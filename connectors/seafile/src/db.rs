@@ -145,13 +145,24 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
     move |source| DbError::Query { what, source }
 }
 
-/// CHAR columns come back space-padded from PostgreSQL.
+/// CHAR columns are read through `TRIM(col) AS col`: PostgreSQL pads them, and sqlx's Any driver
+/// cannot decode PostgreSQL's `bpchar` type, but it can decode TRIM's `text`.
 fn text(row: &AnyRow, col: &str) -> Result<String, sqlx::Error> {
-    Ok(row.try_get::<String, _>(col)?.trim_end().to_string())
+    opt_text(row, col)?.ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: col.to_string(),
+        source: "unexpected NULL".into(),
+    })
 }
 
+/// MySQL reports TEXT columns with a binary collation as BLOB, so fall back to bytes.
 fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
-    Ok(row.try_get::<Option<String>, _>(col)?.map(|s| s.trim_end().to_string()))
+    let value = match row.try_get::<Option<String>, _>(col) {
+        Ok(v) => v,
+        Err(_) => row
+            .try_get::<Option<Vec<u8>>, _>(col)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+    };
+    Ok(value.map(|s| s.trim_end().to_string()))
 }
 
 fn parse_repo(table: &'static str, column: &'static str, s: &str) -> Result<RepoId, DbError> {
@@ -213,7 +224,7 @@ impl SeafileDb {
 
     /// The head (`master` branch) of every library.
     pub async fn heads(&self) -> Result<Vec<(RepoId, ObjectId)>, DbError> {
-        let rows = sqlx::query(&self.sql("SELECT repo_id, commit_id FROM Branch WHERE name = ? ORDER BY repo_id"))
+        let rows = sqlx::query(&self.sql("SELECT TRIM(repo_id) AS repo_id, TRIM(commit_id) AS commit_id FROM Branch WHERE name = ? ORDER BY repo_id"))
             .bind(MASTER)
             .fetch_all(&self.pool)
             .await
@@ -229,7 +240,7 @@ impl SeafileDb {
 
     /// The head of one library, if it exists.
     pub async fn head(&self, repo: &RepoId) -> Result<Option<ObjectId>, DbError> {
-        let row = sqlx::query(&self.sql("SELECT commit_id FROM Branch WHERE name = ? AND repo_id = ?"))
+        let row = sqlx::query(&self.sql("SELECT TRIM(commit_id) AS commit_id FROM Branch WHERE name = ? AND repo_id = ?"))
             .bind(MASTER)
             .bind(repo.as_str())
             .fetch_optional(&self.pool)
@@ -246,7 +257,7 @@ impl SeafileDb {
 
     /// Every virtual library and its origin, so callers can find where its objects are stored.
     pub async fn virtual_origins(&self) -> Result<HashMap<RepoId, RepoId>, DbError> {
-        let rows = sqlx::query("SELECT repo_id, origin_repo FROM VirtualRepo")
+        let rows = sqlx::query("SELECT TRIM(repo_id) AS repo_id, TRIM(origin_repo) AS origin_repo FROM VirtualRepo")
             .fetch_all(&self.pool)
             .await
             .map_err(q("reading VirtualRepo"))?;
@@ -297,7 +308,7 @@ impl SeafileDb {
             .flatten();
 
         let virtual_repo = match sqlx::query(&self.sql(
-            "SELECT origin_repo, path, base_commit FROM VirtualRepo WHERE repo_id = ?",
+            "SELECT TRIM(origin_repo) AS origin_repo, path, TRIM(base_commit) AS base_commit FROM VirtualRepo WHERE repo_id = ?",
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -334,7 +345,7 @@ impl SeafileDb {
     /// Every row of `RepoTrash`.
     pub async fn trashed_repos(&self) -> Result<Vec<TrashedRepo>, DbError> {
         let rows = sqlx::query(
-            "SELECT repo_id, repo_name, head_id, owner_id, size, org_id, del_time FROM RepoTrash ORDER BY repo_id",
+            "SELECT TRIM(repo_id) AS repo_id, repo_name, TRIM(head_id) AS head_id, owner_id, size, org_id, del_time FROM RepoTrash ORDER BY repo_id",
         )
         .fetch_all(&self.pool)
         .await
