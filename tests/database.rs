@@ -40,7 +40,9 @@ async fn fixture_rows_round_trip_on_every_kind() {
     let heads = source.heads().await.unwrap();
     assert_eq!(heads.len(), 4);
     for kind in ALL_KINDS {
-        let Some(test_db) = TestDb::create(kind).await else { continue };
+        let Some(test_db) = TestDb::create(kind).await else {
+            continue;
+        };
         let db = test_db.connect().await;
         assert_eq!(db.kind(), kind);
         copy_core_rows(&source, &db).await;
@@ -52,7 +54,11 @@ async fn fixture_rows_round_trip_on_every_kind() {
                 "{kind:?}: record of {r}"
             );
         }
-        let docs = db.repo_record(&repo("300ca0c9-310b-4344-8289-441bcd1e031c")).await.unwrap().unwrap();
+        let docs = db
+            .repo_record(&repo("300ca0c9-310b-4344-8289-441bcd1e031c"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(docs.info.as_ref().unwrap().name, "Documents");
         assert_eq!(docs.owner.as_deref(), Some("a@example.com"));
         assert_eq!(docs.head, oid("ffa520c929912c8b6a5e63d93b9481a2dffa303e"));
@@ -62,11 +68,17 @@ async fn fixture_rows_round_trip_on_every_kind() {
 #[tokio::test]
 async fn real_schema_per_kind_and_idempotent_creation() {
     for kind in ALL_KINDS {
-        let Some(test_db) = TestDb::create(kind).await else { continue };
+        let Some(test_db) = TestDb::create(kind).await else {
+            continue;
+        };
         let db = test_db.connect().await;
         db.create_core_tables().await.unwrap();
         db.create_core_tables().await.expect("creating twice is harmless");
-        let pool = AnyPoolOptions::new().max_connections(1).connect(&test_db.url).await.unwrap();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&test_db.url)
+            .await
+            .unwrap();
         // MySQL and PostgreSQL tables have Seafile's surrogate `id` column; SQLite's do not.
         let has_id = match kind {
             DbKind::MySql => sqlx::query(
@@ -103,7 +115,9 @@ async fn head_moves_and_rows_are_replaced_in_one_transaction() {
     let origin = repo("99999999-2222-4333-8444-555555555555");
     let (h1, h2) = (oid(&"1".repeat(40)), oid(&"2".repeat(40)));
     for kind in ALL_KINDS {
-        let Some(test_db) = TestDb::create(kind).await else { continue };
+        let Some(test_db) = TestDb::create(kind).await else {
+            continue;
+        };
         let db = test_db.connect().await;
         db.create_core_tables().await.unwrap();
         db.write_repo(&sample(r, h1)).await.unwrap();
@@ -118,11 +132,19 @@ async fn head_moves_and_rows_are_replaced_in_one_transaction() {
 
         let mut moved = sample(r, h2);
         moved.owner = Some("b@example.com".into());
-        moved.virtual_repo = Some(VirtualRepo { origin_repo: origin, path: "/docs/2024".into(), base_commit: Some(h1) });
+        moved.virtual_repo = Some(VirtualRepo {
+            origin_repo: origin,
+            path: "/docs/2024".into(),
+            base_commit: Some(h1),
+        });
         moved.storage_id = None;
         db.write_repo(&moved).await.unwrap();
         assert_eq!(db.repo_record(&r).await.unwrap().unwrap(), moved, "{kind:?}");
-        assert_eq!(db.heads().await.unwrap(), vec![(r, h2)], "{kind:?}: one row per library");
+        assert_eq!(
+            db.heads().await.unwrap(),
+            vec![(r, h2)],
+            "{kind:?}: one row per library"
+        );
         assert_eq!(db.virtual_origins().await.unwrap().get(&r), Some(&origin));
 
         let trash = TrashedRepo {
@@ -146,23 +168,35 @@ async fn head_moves_and_rows_are_replaced_in_one_transaction() {
 #[tokio::test]
 async fn malformed_ids_in_the_database_are_clear_errors() {
     for kind in ALL_KINDS {
-        let Some(test_db) = TestDb::create(kind).await else { continue };
+        let Some(test_db) = TestDb::create(kind).await else {
+            continue;
+        };
         let db = test_db.connect().await;
         db.create_core_tables().await.unwrap();
-        let pool = AnyPoolOptions::new().max_connections(1).connect(&test_db.url).await.unwrap();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&test_db.url)
+            .await
+            .unwrap();
         sqlx::query("INSERT INTO Branch (name, repo_id, commit_id) VALUES ('master', '../../etc', 'zz')")
             .execute(&pool)
             .await
             .unwrap();
         pool.close().await;
         let err = db.heads().await.unwrap_err().to_string();
-        assert!(err.contains("Branch.repo_id") && err.contains("../../etc"), "{kind:?}: {err}");
+        assert!(
+            err.contains("Branch.repo_id") && err.contains("../../etc"),
+            "{kind:?}: {err}"
+        );
     }
 }
 
 #[tokio::test]
 async fn unreachable_server_is_a_clear_error() {
-    let err = SeafileDb::connect("mysql://seafile:secret@127.0.0.1:1/seafile_db").await.unwrap_err().to_string();
+    let err = SeafileDb::connect("mysql://seafile:secret@127.0.0.1:1/seafile_db")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cannot connect") && err.contains("seafile:***@"), "{err}");
     assert!(!err.contains("secret"), "{err}");
 }

@@ -67,7 +67,13 @@ async fn closure_of_every_head_is_complete_with_full_history() {
     let store = fx.store();
     for (repo_id, head) in heads {
         let mut seen = Collect::default();
-        walk_closure(&store, RepoStores::new(repo_id, None), head, WalkOptions::default(), &mut seen);
+        walk_closure(
+            &store,
+            RepoStores::new(repo_id, None),
+            head,
+            WalkOptions::default(),
+            &mut seen,
+        );
         assert!(seen.problems.is_empty(), "{repo_id}: {:?}", seen.problems);
         let lib = manifest_library(&manifest, &repo_id);
         assert_eq!(lib["head_commit"].as_str().unwrap(), head.to_hex());
@@ -77,13 +83,18 @@ async fn closure_of_every_head_is_complete_with_full_history() {
             .iter()
             .map(|c| ObjectId::parse(c["commit_id"].as_str().unwrap()).unwrap())
             .collect();
-        assert_eq!(seen.commits, history, "{repo_id}: the walk reaches exactly the manifest's history");
+        assert_eq!(
+            seen.commits, history,
+            "{repo_id}: the walk reaches exactly the manifest's history"
+        );
     }
 }
 
 fn manifest_library<'a>(manifest: &'a serde_json::Value, repo: &RepoId) -> &'a serde_json::Value {
     let libs = manifest["repos"].as_array().expect("manifest.repos");
-    libs.iter().find(|l| l["repo_id"] == repo.as_str()).unwrap_or_else(|| panic!("{repo} not in manifest"))
+    libs.iter()
+        .find(|l| l["repo_id"] == repo.as_str())
+        .unwrap_or_else(|| panic!("{repo} not in manifest"))
 }
 
 #[test]
@@ -95,7 +106,13 @@ fn merge_head_walks_both_parents() {
     let (c, _) = Commit::parse_verified(&merge, &store.read(ObjectKind::Commit, &documents, &merge).unwrap()).unwrap();
     let (p1, p2) = (c.parent_id.unwrap(), c.second_parent_id.unwrap());
     let mut seen = Collect::default();
-    walk_closure(&store, RepoStores::new(documents, None), merge, WalkOptions::default(), &mut seen);
+    walk_closure(
+        &store,
+        RepoStores::new(documents, None),
+        merge,
+        WalkOptions::default(),
+        &mut seen,
+    );
     assert!(seen.commits.contains(&p1) && seen.commits.contains(&p2));
     assert_eq!(seen.commits.len(), 18);
 }
@@ -111,11 +128,16 @@ async fn file_contents_at_head_match_what_was_uploaded() {
     for (repo_str, files) in expected["expected"].as_object().unwrap() {
         let repo_id = repo(repo_str);
         let head = db.head(&repo_id).await.unwrap().unwrap();
-        let (commit, _) = Commit::parse_verified(&head, &store.read(ObjectKind::Commit, &repo_id, &head).unwrap()).unwrap();
+        let (commit, _) =
+            Commit::parse_verified(&head, &store.read(ObjectKind::Commit, &repo_id, &head).unwrap()).unwrap();
         let stores = RepoStores::new(repo_id, None);
         let at_head = files_at(&store, stores, commit.root_id);
         let want: BTreeSet<&String> = files.as_object().unwrap().keys().collect();
-        assert_eq!(at_head.keys().collect::<BTreeSet<_>>(), want, "{repo_id}: paths at head");
+        assert_eq!(
+            at_head.keys().collect::<BTreeSet<_>>(),
+            want,
+            "{repo_id}: paths at head"
+        );
         if encrypted.contains(repo_str.as_str()) {
             continue; // blocks are ciphertext; their ids were verified above
         }
@@ -129,7 +151,11 @@ async fn file_contents_at_head_match_what_was_uploaded() {
                 }
             };
             assert_eq!(bytes.len() as u64, spec["size"].as_u64().unwrap(), "{path}");
-            assert_eq!(ObjectId::hash_of(&bytes).to_hex(), spec["sha1"].as_str().unwrap(), "{path}");
+            assert_eq!(
+                ObjectId::hash_of(&bytes).to_hex(),
+                spec["sha1"].as_str().unwrap(),
+                "{path}"
+            );
             checked += 1;
         }
     }
@@ -151,7 +177,10 @@ fn commits_sharing_an_id_across_libraries_are_kept_apart() {
         }
     }
     assert_eq!(seen.len(), 3, "three libraries hold a commit with this id");
-    assert!(seen[0] != seen[1] && seen[1] != seen[2] && seen[0] != seen[2], "with different bytes");
+    assert!(
+        seen[0] != seen[1] && seen[1] != seen[2] && seen[0] != seen[2],
+        "with different bytes"
+    );
 }
 
 #[test]

@@ -13,13 +13,23 @@ const DOCUMENTS: &str = "300ca0c9-310b-4344-8289-441bcd1e031c";
 fn problem_lines(stdout: &str) -> Vec<&str> {
     stdout
         .lines()
-        .filter(|l| ["MISSING ", "CORRUPT ", "UNREADABLE ", "WARNING "].iter().any(|p| l.starts_with(p)))
+        .filter(|l| {
+            ["MISSING ", "CORRUPT ", "UNREADABLE ", "WARNING "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
         .collect()
 }
 
 fn verify(fx: &Fixture, url: &str, extra: &[&str]) -> (i32, String) {
     let data_dir = fx.data_dir();
-    let mut args = vec!["verify", "--data-dir", data_dir.to_str().unwrap(), "--database-url", url];
+    let mut args = vec![
+        "verify",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--database-url",
+        url,
+    ];
     args.extend_from_slice(extra);
     let (code, stdout, stderr) = run_cli(&args);
     assert!(code == 0 || code == 1, "verify failed to run (exit {code}): {stderr}");
@@ -66,7 +76,10 @@ fn deleted_block_is_named_with_its_path() {
     assert_eq!(code, 1, "{out}");
     let problems = problem_lines(&out);
     assert_eq!(problems.len(), 1, "{out}");
-    assert!(problems[0].starts_with(&format!("MISSING block {block} in library {DOCUMENTS}")), "{out}");
+    assert!(
+        problems[0].starts_with(&format!("MISSING block {block} in library {DOCUMENTS}")),
+        "{out}"
+    );
     assert!(problems[0].contains("\"/big/large-20MiB.txt\""), "{out}");
     assert!(out.contains("NOT CLEAN: 1 problems"), "{out}");
 }
@@ -85,7 +98,10 @@ fn truncated_fs_object_is_named() {
     assert_eq!(code, 1, "{out}");
     let problems = problem_lines(&out);
     assert_eq!(problems.len(), 1, "{out}");
-    assert!(problems[0].starts_with(&format!("CORRUPT fs {readme} in library {DOCUMENTS} at \"/readme.md\"")), "{out}");
+    assert!(
+        problems[0].starts_with(&format!("CORRUPT fs {readme} in library {DOCUMENTS} at \"/readme.md\"")),
+        "{out}"
+    );
     assert!(problems[0].contains("zlib"), "{out}");
 }
 
@@ -114,7 +130,9 @@ fn changed_commit_byte_is_named() {
     let problems = problem_lines(&out);
     assert_eq!(problems.len(), 1, "{out}");
     assert!(
-        problems[0].starts_with(&format!("CORRUPT commit {commit} in library {DOCUMENTS} (parent of commit {child})")),
+        problems[0].starts_with(&format!(
+            "CORRUPT commit {commit} in library {DOCUMENTS} (parent of commit {child})"
+        )),
         "{out}"
     );
 }
@@ -127,10 +145,16 @@ fn changed_commit_description_is_a_warning_and_fails_strict() {
     change_commit_byte(&fx.store().path(ObjectKind::Commit, &repo, &commit), "description");
 
     let (code, out) = verify(&fx, &fx.database_url(), &[DOCUMENTS]);
-    assert_eq!(code, 0, "the JSON id still matches the name: a warning, not a failure\n{out}");
+    assert_eq!(
+        code, 0,
+        "the JSON id still matches the name: a warning, not a failure\n{out}"
+    );
     let problems = problem_lines(&out);
     assert_eq!(problems.len(), 1, "{out}");
-    assert!(problems[0].starts_with(&format!("WARNING commit {commit} in library {DOCUMENTS}")), "{out}");
+    assert!(
+        problems[0].starts_with(&format!("WARNING commit {commit} in library {DOCUMENTS}")),
+        "{out}"
+    );
     assert!(problems[0].contains("neither the C nor the Go"), "{out}");
 
     let (code, out) = verify(&fx, &fx.database_url(), &["--strict", DOCUMENTS]);
@@ -142,7 +166,14 @@ fn bad_arguments_get_a_clear_error() {
     let Some(fx) = Fixture::unpack() else { return };
     let data_dir = fx.data_dir();
     let url = fx.database_url();
-    let (code, _, err) = run_cli(&["verify", "--data-dir", data_dir.to_str().unwrap(), "--database-url", &url, "../etc"]);
+    let (code, _, err) = run_cli(&[
+        "verify",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--database-url",
+        &url,
+        "../etc",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("library id"), "{err}");
 
@@ -150,7 +181,13 @@ fn bad_arguments_get_a_clear_error() {
     assert_eq!(code, 2);
     assert!(err.contains("seafile-data"), "{err}");
 
-    let (code, _, err) = run_cli(&["verify", "--data-dir", data_dir.to_str().unwrap(), "--database-url", "oracle://x"]);
+    let (code, _, err) = run_cli(&[
+        "verify",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--database-url",
+        "oracle://x",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("unsupported database URL"), "{err}");
 }

@@ -68,7 +68,14 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Verify { config, data_dir, database_url, quick, strict, repo_id } => {
+        Command::Verify {
+            config,
+            data_dir,
+            database_url,
+            quick,
+            strict,
+            repo_id,
+        } => {
             let (data_dir, database_url) = match (config, data_dir, database_url) {
                 (_, Some(dir), Some(url)) => (dir, url),
                 (Some(path), _, _) => {

@@ -159,9 +159,7 @@ pub(crate) fn describe(changes: &[Change]) -> String {
             Change::RemovedDir(n) => format!("Removed directory \"{n}\""),
         };
     }
-    let pick = |f: fn(&Change) -> Option<&String>| -> Vec<&String> {
-        changes.iter().filter_map(f).collect()
-    };
+    let pick = |f: fn(&Change) -> Option<&String>| -> Vec<&String> { changes.iter().filter_map(f).collect() };
     let add_mod = pick(|c| match c {
         Change::Added(n) | Change::Modified(n) => Some(n),
         _ => None,
@@ -186,9 +184,7 @@ pub(crate) fn describe(changes: &[Change]) -> String {
     let mut line = |names: &[&String], one: &str, many: &str, what: &str| match names {
         [] => {}
         [n] => desc.push_str(&format!("{one} \"{n}\".\n")),
-        [n, rest @ ..] => {
-            desc.push_str(&format!("{many} \"{n}\" and {} more {what}.\n", rest.len()))
-        }
+        [n, rest @ ..] => desc.push_str(&format!("{many} \"{n}\" and {} more {what}.\n", rest.len())),
     };
     line(&add_mod, "Added or modified", "Added or modified", "files");
     line(&removed, "Deleted", "Deleted", "files");
@@ -205,10 +201,7 @@ mod tests {
 
     #[test]
     fn descriptions_follow_seafile() {
-        assert_eq!(
-            describe(&[Change::Added("a.txt".into())]),
-            "Added \"a.txt\""
-        );
+        assert_eq!(describe(&[Change::Added("a.txt".into())]), "Added \"a.txt\"");
         assert_eq!(
             describe(&[
                 Change::Added("a".into()),

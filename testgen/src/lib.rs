@@ -31,8 +31,8 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use seaf_seafile::{
-    Commit, DbError, FsObject, NewObject, ObjectId, ObjectKind, ObjectStore, RepoId, RepoInfo,
-    RepoRecord, RepoStores, SeafFile, SeafileDb, StoreError, VirtualRepo,
+    Commit, DbError, FsObject, NewObject, ObjectId, ObjectKind, ObjectStore, RepoId, RepoInfo, RepoRecord, RepoStores,
+    SeafFile, SeafileDb, StoreError, VirtualRepo,
 };
 use sha1::{Digest, Sha1};
 
@@ -196,11 +196,7 @@ impl GeneratedLibrary {
 
     /// The head commit's time (`RepoInfo.update_time`).
     pub fn head_ctime(&self) -> i64 {
-        self.record
-            .info
-            .as_ref()
-            .and_then(|i| i.update_time)
-            .unwrap_or(EPOCH)
+        self.record.info.as_ref().and_then(|i| i.update_time).unwrap_or(EPOCH)
     }
 }
 
@@ -280,8 +276,7 @@ impl Generator {
             spec.block_size
         );
         self.pending = Pending::default();
-        let repo_id =
-            RepoId::parse(&content::uuid_v4(&mut self.rng)).expect("uuid_v4 is a canonical uuid");
+        let repo_id = RepoId::parse(&content::uuid_v4(&mut self.rng)).expect("uuid_v4 is a canonical uuid");
         let encryption = spec.encrypted.then(|| Encryption {
             enc_version: 2,
             magic: content::random_hex(&mut self.rng, 32),
@@ -312,13 +307,7 @@ impl Generator {
         // Like on a real server, the `Created library` commits of one owner then share their id
         // (the id formula does not include the repo id) while their bytes differ: commits are
         // only unique per (repo id, commit id).
-        let first = self.write_commit(
-            &ctx,
-            &mut lib.tree,
-            [None, None],
-            "Created library".to_owned(),
-            EPOCH,
-        )?;
+        let first = self.write_commit(&ctx, &mut lib.tree, [None, None], "Created library".to_owned(), EPOCH)?;
         self.advance(&mut lib, first, EPOCH);
 
         if lib.spec.rich_history {
@@ -337,11 +326,7 @@ impl Generator {
     ///
     /// For a virtual library the new objects go to the origin's store, as Seafile does; the
     /// origin library itself is not brought in step.
-    pub fn update_library(
-        &mut self,
-        lib: &mut GeneratedLibrary,
-        changes: usize,
-    ) -> Result<ObjectId, GenError> {
+    pub fn update_library(&mut self, lib: &mut GeneratedLibrary, changes: usize) -> Result<ObjectId, GenError> {
         self.pending = Pending::default();
         let ctx = Ctx::of(lib);
         let now = self.tick();
@@ -384,8 +369,7 @@ impl Generator {
         };
         let mut tree = dir.clone();
         let name = parts.last().expect("non-empty").clone();
-        let repo_id =
-            RepoId::parse(&content::uuid_v4(&mut self.rng)).expect("uuid_v4 is a canonical uuid");
+        let repo_id = RepoId::parse(&content::uuid_v4(&mut self.rng)).expect("uuid_v4 is a canonical uuid");
         let encryption = origin.encryption.as_ref().map(|e| Encryption {
             enc_version: e.enc_version,
             // The magic depends on the repo id; the random key is the origin's.
@@ -496,25 +480,13 @@ impl Generator {
         let mut other = lib.tree.clone();
         let now = self.tick();
         let changes = self.modify_file(ctx, &mut lib.tree, "/readme.md", now)?;
-        let ours = self.write_commit(
-            ctx,
-            &mut lib.tree,
-            [Some(fork), None],
-            content::describe(&changes),
-            now,
-        )?;
+        let ours = self.write_commit(ctx, &mut lib.tree, [Some(fork), None], content::describe(&changes), now)?;
         self.advance(lib, ours, now);
 
         let now = self.tick();
         let nested = "/docs/2024/notes/nested.txt";
         let changes = self.modify_file(ctx, &mut other, nested, now)?;
-        let theirs = self.write_commit(
-            ctx,
-            &mut other,
-            [Some(fork), None],
-            content::describe(&changes),
-            now,
-        )?;
+        let theirs = self.write_commit(ctx, &mut other, [Some(fork), None], content::describe(&changes), now)?;
         lib.commits.push(theirs);
 
         let now = self.tick();
@@ -536,12 +508,7 @@ impl Generator {
     }
 
     /// One random change at `now`.
-    fn random_change(
-        &mut self,
-        ctx: &Ctx,
-        tree: &mut DirNode,
-        now: i64,
-    ) -> Result<Change, GenError> {
+    fn random_change(&mut self, ctx: &Ctx, tree: &mut DirNode, now: i64) -> Result<Change, GenError> {
         let mut files = Vec::new();
         let mut dirs = vec![Vec::new()];
         tree.walk(&mut Vec::new(), &mut files, &mut dirs);
@@ -628,13 +595,7 @@ impl Generator {
     /// Changes the content of the file at `path`. A file of three or more blocks gets its middle
     /// block replaced (the others stay shared with the old version, as with Seafile's
     /// content-defined chunking); a smaller one gets new content of a new random size.
-    fn modify_file(
-        &mut self,
-        ctx: &Ctx,
-        tree: &mut DirNode,
-        path: &str,
-        now: i64,
-    ) -> Result<Vec<Change>, GenError> {
+    fn modify_file(&mut self, ctx: &Ctx, tree: &mut DirNode, path: &str, now: i64) -> Result<Vec<Change>, GenError> {
         let Some(NodeRef::File(old)) = tree.get(&components(path)) else {
             panic!("no file at {path:?}");
         };
@@ -687,12 +648,7 @@ impl Generator {
     }
 
     /// Replaces the middle block of a multi-block file with new bytes of the same length.
-    fn rewrite_middle_block(
-        &mut self,
-        ctx: &Ctx,
-        old: &FileNode,
-        now: i64,
-    ) -> Result<FileNode, GenError> {
+    fn rewrite_middle_block(&mut self, ctx: &Ctx, old: &FileNode, now: i64) -> Result<FileNode, GenError> {
         let middle = old.block_ids.len() / 2;
         let old_block = self.read_block(ctx, &old.block_ids[middle])?;
         let data = content::random_bytes(&mut self.rng, old_block.len());
@@ -747,15 +703,11 @@ impl Generator {
 
     /// Queues a block for the next block batch (or skips it if the store has it already).
     fn stage_block(&mut self, ctx: &Ctx, id: ObjectId, data: Vec<u8>) -> Result<(), GenError> {
-        if self.pending.block_index.contains_key(&id)
-            || self.store.exists(ObjectKind::Block, &ctx.objects, &id)?
-        {
+        if self.pending.block_index.contains_key(&id) || self.store.exists(ObjectKind::Block, &ctx.objects, &id)? {
             return Ok(());
         }
         self.pending.block_bytes += data.len();
-        self.pending
-            .block_index
-            .insert(id, self.pending.blocks.len());
+        self.pending.block_index.insert(id, self.pending.blocks.len());
         self.pending.blocks.push((id, data));
         if self.pending.block_bytes > PENDING_BLOCK_BYTES {
             self.flush_blocks(ctx)?;
@@ -947,12 +899,7 @@ fn mkdir(tree: &mut DirNode, path: &str, now: i64) -> Change {
     for depth in 1..=parts.len() {
         if tree.get(&parts[..depth]).is_none() {
             first_new.get_or_insert(depth - 1);
-            put(
-                tree,
-                &join(&parts[..depth]),
-                Node::Dir(DirNode::new(now)),
-                now,
-            );
+            put(tree, &join(&parts[..depth]), Node::Dir(DirNode::new(now)), now);
         }
     }
     // Seafile names the new folders by their path below the deepest existing one.

@@ -44,10 +44,7 @@ pub(crate) struct DirNode {
 
 /// Splits `/a/b/c` (or `a/b/c`) into its components.
 pub(crate) fn components(path: &str) -> Vec<String> {
-    path.split('/')
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned)
-        .collect()
+    path.split('/').filter(|c| !c.is_empty()).map(str::to_owned).collect()
 }
 
 /// Joins components into `/a/b/c` (`/` for none).
@@ -209,8 +206,7 @@ mod tests {
         b.entries.insert("y".into(), file(2));
         root.entries.insert("a".into(), Node::Dir(a));
         root.entries.insert("b".into(), Node::Dir(b));
-        root.entries
-            .insert("empty".into(), Node::Dir(DirNode::new(0)));
+        root.entries.insert("empty".into(), Node::Dir(DirNode::new(0)));
 
         let mut levels = Vec::new();
         let first = root.encode(0, &mut levels);
@@ -235,10 +231,7 @@ mod tests {
             vec![1, 1],
             "b is unchanged"
         );
-        assert!(
-            root.dir_mut(&components("/a/x"), 6).is_none(),
-            "a file is not a dir"
-        );
+        assert!(root.dir_mut(&components("/a/x"), 6).is_none(), "a file is not a dir");
         assert!(root.dir_mut(&components("/nope"), 6).is_none());
         assert_eq!(join(&components("/a//b/")), "/a/b");
         assert_eq!(join(&[]), "/");

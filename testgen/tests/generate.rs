@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use seaf_seafile::{
-    walk_closure, ClosureStats, ClosureVisitor, Commit, FsObject, IdFormula, ObjectId, ObjectKind,
-    ObjectStore, Problem, RepoStores, SeafileDb, WalkOptions,
+    walk_closure, ClosureStats, ClosureVisitor, Commit, FsObject, IdFormula, ObjectId, ObjectKind, ObjectStore,
+    Problem, RepoStores, SeafileDb, WalkOptions,
 };
 use seaf_testgen::{write_database, GenError, GeneratedLibrary, Generator, LibrarySpec};
 
@@ -35,13 +35,7 @@ impl ClosureVisitor for Collect {
 /// Walks the closure of the library's head and insists it is complete, without even warnings.
 fn complete_closure(store: &ObjectStore, lib: &GeneratedLibrary) -> (ClosureStats, Collect) {
     let mut seen = Collect::default();
-    let stats = walk_closure(
-        store,
-        lib.stores,
-        lib.head,
-        WalkOptions::default(),
-        &mut seen,
-    );
+    let stats = walk_closure(store, lib.stores, lib.head, WalkOptions::default(), &mut seen);
     assert!(
         seen.problems.is_empty(),
         "{}",
@@ -59,19 +53,13 @@ fn reassemble(store: &ObjectStore, stores: RepoStores, file_id: &ObjectId) -> (V
     if file_id.is_zero() {
         return (Vec::new(), 0);
     }
-    let stored = store
-        .read(ObjectKind::Fs, &stores.objects, file_id)
-        .unwrap();
+    let stored = store.read(ObjectKind::Fs, &stores.objects, file_id).unwrap();
     let FsObject::File(file) = FsObject::parse_verified(file_id, &stored).unwrap() else {
         panic!("{file_id} is not a file");
     };
     let mut out = Vec::new();
     for block in &file.block_ids {
-        out.extend(
-            store
-                .read(ObjectKind::Block, &stores.objects, block)
-                .unwrap(),
-        );
+        out.extend(store.read(ObjectKind::Block, &stores.objects, block).unwrap());
     }
     (out, file.size)
 }
@@ -85,12 +73,7 @@ fn dir_at(store: &ObjectStore, lib: &GeneratedLibrary, id: &ObjectId) -> seaf_se
 }
 
 fn head_commit(store: &ObjectStore, lib: &GeneratedLibrary) -> Commit {
-    Commit::parse(
-        &store
-            .read(ObjectKind::Commit, &lib.repo_id, &lib.head)
-            .unwrap(),
-    )
-    .unwrap()
+    Commit::parse(&store.read(ObjectKind::Commit, &lib.repo_id, &lib.head).unwrap()).unwrap()
 }
 
 #[test]
@@ -115,18 +98,11 @@ fn rich_library_has_every_case_in_the_real_format() {
     let mut descriptions = Vec::new();
     for id in &lib.commits {
         let stored = store.read(ObjectKind::Commit, &repo, id).unwrap();
-        assert_eq!(
-            stored.first(),
-            Some(&b'{'),
-            "commits are stored uncompressed"
-        );
+        assert_eq!(stored.first(), Some(&b'{'), "commits are stored uncompressed");
         let (commit, formula) = Commit::parse_verified(id, &stored).unwrap();
         assert_eq!(formula, IdFormula::C);
         assert_eq!(commit.to_stored(), stored, "stored exactly as serialized");
-        assert_eq!(
-            (commit.version, commit.no_local_history, commit.repo_id),
-            (1, 1, repo)
-        );
+        assert_eq!((commit.version, commit.no_local_history, commit.repo_id), (1, 1, repo));
         assert_eq!(commit.repo_name, "Documents");
         assert!(commit.encrypted.is_none() && commit.magic.is_none());
         descriptions.push(commit.description);
@@ -147,20 +123,13 @@ fn rich_library_has_every_case_in_the_real_format() {
             "no commit {wanted:?} in {descriptions:#?}"
         );
     }
-    assert!(
-        descriptions.iter().any(|d| d.contains('\n')),
-        "a multi-change commit"
-    );
+    assert!(descriptions.iter().any(|d| d.contains('\n')), "a multi-change commit");
 
     // The head is a real merge of two branches forked from one commit.
     assert_eq!(lib.merge_commits, vec![lib.head]);
     let (stats, seen) = complete_closure(store, &lib);
     assert_eq!(stats.commits as usize, lib.commits.len());
-    assert_eq!(
-        stats.fs_objects as usize,
-        fs_ids.len(),
-        "no unreferenced fs objects"
-    );
+    assert_eq!(stats.fs_objects as usize, fs_ids.len(), "no unreferenced fs objects");
     assert_eq!(
         stats.blocks as usize,
         store.list(ObjectKind::Block, &repo).unwrap().len(),
@@ -173,10 +142,7 @@ fn rich_library_has_every_case_in_the_real_format() {
     let merge = &seen.commits[&lib.head];
     assert_eq!(merge.new_merge, Some(1));
     let (ours, theirs) = (merge.parent_id.unwrap(), merge.second_parent_id.unwrap());
-    assert_eq!(
-        seen.commits[&ours].parent_id,
-        seen.commits[&theirs].parent_id
-    );
+    assert_eq!(seen.commits[&ours].parent_id, seen.commits[&theirs].parent_id);
     assert!(seen.commits[&ours].second_parent_id.is_none());
 
     // Tree features at head.
@@ -188,11 +154,7 @@ fn rich_library_has_every_case_in_the_real_format() {
         "/docs/draft.txt",
         "/readme-copy.md",
     ] {
-        assert!(
-            lib.files.contains_key(path),
-            "{path} missing: {:?}",
-            lib.files.keys()
-        );
+        assert!(lib.files.contains_key(path), "{path} missing: {:?}", lib.files.keys());
     }
     for gone in [
         "/obsolete.txt",
@@ -205,9 +167,7 @@ fn rich_library_has_every_case_in_the_real_format() {
     let empty = &lib.files["/empty.txt"];
     assert_eq!((empty.file_id, empty.size), (ObjectId::ZERO, 0));
     assert!(
-        !store
-            .exists(ObjectKind::Fs, &repo, &ObjectId::ZERO)
-            .unwrap(),
+        !store.exists(ObjectKind::Fs, &repo, &ObjectId::ZERO).unwrap(),
         "zero id has no object"
     );
     let root = dir_at(store, &lib, &head_commit(store, &lib).root_id);
@@ -215,16 +175,9 @@ fn rich_library_has_every_case_in_the_real_format() {
     let mut sorted = names.clone();
     sorted.sort_by(|a, b| b.as_bytes().cmp(a.as_bytes()));
     assert_eq!(names, sorted, "Seafile's order: name descending");
-    let empty_dir = root
-        .dirents
-        .iter()
-        .find(|d| d.name == "empty folder")
-        .unwrap();
+    let empty_dir = root.dirents.iter().find(|d| d.name == "empty folder").unwrap();
     assert!(empty_dir.is_dir() && empty_dir.id.is_zero());
-    assert_eq!(
-        (empty_dir.modifier.as_deref(), empty_dir.size),
-        (None, None)
-    );
+    assert_eq!((empty_dir.modifier.as_deref(), empty_dir.size), (None, None));
     let readme = root.dirents.iter().find(|d| d.name == "readme.md").unwrap();
     assert_eq!(
         (readme.mode, readme.modifier.as_deref()),
@@ -247,24 +200,13 @@ fn rich_library_has_every_case_in_the_real_format() {
         .collect();
     assert_eq!(blocks.len(), 2, "two versions of large.bin");
     assert!(blocks.iter().all(|b| b.len() == 4));
-    assert_eq!(
-        blocks[0]
-            .iter()
-            .zip(blocks[1])
-            .filter(|(a, b)| a != b)
-            .count(),
-        1
-    );
+    assert_eq!(blocks[0].iter().zip(blocks[1]).filter(|(a, b)| a != b).count(), 1);
 
     // Every file at head reassembles to its expected content.
     for (path, expected) in &lib.files {
         let (bytes, size) = reassemble(store, lib.stores, &expected.file_id);
         assert_eq!(ObjectId::hash_of(&bytes), expected.sha1, "{path}");
-        assert_eq!(
-            (bytes.len() as u64, size),
-            (expected.size, expected.size),
-            "{path}"
-        );
+        assert_eq!((bytes.len() as u64, size), (expected.size, expected.size), "{path}");
     }
     assert_eq!(lib.files["/big/large.bin"].size, 3 * (1 << 20) + (1 << 19));
 
@@ -292,10 +234,7 @@ fn encrypted_library_looks_like_seafile_enc_v2() {
     for commit in seen.commits.values() {
         assert_eq!(commit.encrypted.as_deref(), Some("true"));
         assert_eq!(commit.enc_version, Some(2));
-        let (magic, key) = (
-            commit.magic.as_deref().unwrap(),
-            commit.key.as_deref().unwrap(),
-        );
+        let (magic, key) = (commit.magic.as_deref().unwrap(), commit.key.as_deref().unwrap());
         assert_eq!((magic.len(), key.len()), (64, 96));
         assert!(magic
             .bytes()
@@ -307,10 +246,7 @@ fn encrypted_library_looks_like_seafile_enc_v2() {
     for (path, expected) in &lib.files {
         let (bytes, size) = reassemble(store, lib.stores, &expected.file_id);
         assert_eq!(ObjectId::hash_of(&bytes), expected.sha1, "{path}");
-        assert_eq!(
-            size, expected.size,
-            "{path}: the plaintext size is recorded"
-        );
+        assert_eq!(size, expected.size, "{path}: the plaintext size is recorded");
         if size > 0 {
             assert_eq!(bytes.len() % 16, 0, "{path}: AES-sized blocks");
             assert!(bytes.len() as u64 > size, "{path}");
@@ -328,11 +264,7 @@ fn tree_bytes(root: &Path) -> BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 pending.push(path);
             } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
+                let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
                 out.insert(rel, std::fs::read(&path).unwrap());
             }
         }
@@ -362,10 +294,7 @@ fn same_seed_gives_the_same_bytes() {
     let (a, a_bytes) = run(42);
     let (b, b_bytes) = run(42);
     assert_eq!(a, b);
-    assert_eq!(
-        a_bytes.keys().collect::<Vec<_>>(),
-        b_bytes.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(a_bytes.keys().collect::<Vec<_>>(), b_bytes.keys().collect::<Vec<_>>());
     assert!(a_bytes == b_bytes, "same seed, same bytes");
     let (c, _) = run(43);
     assert_ne!(a[0].0, c[0].0, "another seed, other repo ids");
@@ -406,17 +335,11 @@ fn updates_extend_history_and_keep_closures_complete() {
         let (stats, _) = complete_closure(gen.store(), lib);
         assert_eq!(
             stats.fs_objects as usize,
-            gen.store()
-                .list(ObjectKind::Fs, &lib.repo_id)
-                .unwrap()
-                .len()
+            gen.store().list(ObjectKind::Fs, &lib.repo_id).unwrap().len()
         );
         assert_eq!(
             stats.blocks as usize,
-            gen.store()
-                .list(ObjectKind::Block, &lib.repo_id)
-                .unwrap()
-                .len()
+            gen.store().list(ObjectKind::Block, &lib.repo_id).unwrap().len()
         );
         for (path, expected) in &lib.files {
             let (bytes, size) = reassemble(gen.store(), lib.stores, &expected.file_id);
@@ -434,11 +357,7 @@ fn updates_extend_history_and_keep_closures_complete() {
     // of their first commit, but not its bytes.
     let first = libs[0].commits[0];
     assert_eq!(libs[1].commits[0], first);
-    let read = |lib: &GeneratedLibrary| {
-        gen.store()
-            .read(ObjectKind::Commit, &lib.repo_id, &first)
-            .unwrap()
-    };
+    let read = |lib: &GeneratedLibrary| gen.store().read(ObjectKind::Commit, &lib.repo_id, &first).unwrap();
     assert_ne!(read(&libs[0]), read(&libs[1]));
 }
 
@@ -464,19 +383,12 @@ fn virtual_library_lives_in_the_origin_store() {
     );
     assert_eq!(v.record.owner, origin.record.owner);
     let origin_root = dir_at(store, &origin, &head_commit(store, &origin).root_id);
-    let docs = origin_root
-        .dirents
-        .iter()
-        .find(|d| d.name == "docs")
-        .unwrap();
+    let docs = origin_root.dirents.iter().find(|d| d.name == "docs").unwrap();
     assert_eq!(head_commit(store, &v).root_id, docs.id);
     let expected: BTreeMap<String, _> = origin
         .files
         .iter()
-        .filter_map(|(p, f)| {
-            p.strip_prefix("/docs")
-                .map(|rest| (rest.to_owned(), f.clone()))
-        })
+        .filter_map(|(p, f)| p.strip_prefix("/docs").map(|rest| (rest.to_owned(), f.clone())))
         .collect();
     assert_eq!(v.files, expected);
     complete_closure(store, &v);
@@ -485,10 +397,7 @@ fn virtual_library_lives_in_the_origin_store() {
     let store = gen.store();
     let (stats, _) = complete_closure(store, &v);
     assert_eq!(stats.commits, 2);
-    assert!(store
-        .stores(ObjectKind::Commit)
-        .unwrap()
-        .contains(&v.repo_id));
+    assert!(store.stores(ObjectKind::Commit).unwrap().contains(&v.repo_id));
     for kind in [ObjectKind::Fs, ObjectKind::Block] {
         assert!(
             !store.stores(kind).unwrap().contains(&v.repo_id),
@@ -530,29 +439,17 @@ async fn database_holds_the_generated_libraries() {
         .unwrap();
     let v = gen.create_virtual_library(&rich, "/docs/2024").unwrap();
 
-    let db = SeafileDb::connect(&format!(
-        "sqlite://{}/seafile.db?mode=rwc",
-        dir.path().display()
-    ))
-    .await
-    .unwrap();
+    let db = SeafileDb::connect(&format!("sqlite://{}/seafile.db?mode=rwc", dir.path().display()))
+        .await
+        .unwrap();
     write_database(&db, &[&rich, &secret, &v]).await.unwrap();
-    let mut expected: Vec<_> = [&rich, &secret, &v]
-        .iter()
-        .map(|l| (l.repo_id, l.head))
-        .collect();
+    let mut expected: Vec<_> = [&rich, &secret, &v].iter().map(|l| (l.repo_id, l.head)).collect();
     expected.sort();
     assert_eq!(db.heads().await.unwrap(), expected);
     for lib in [&rich, &secret, &v] {
-        assert_eq!(
-            db.repo_record(&lib.repo_id).await.unwrap().as_ref(),
-            Some(&lib.record)
-        );
+        assert_eq!(db.repo_record(&lib.repo_id).await.unwrap().as_ref(), Some(&lib.record));
     }
-    assert_eq!(
-        db.virtual_origins().await.unwrap().get(&v.repo_id),
-        Some(&rich.repo_id)
-    );
+    assert_eq!(db.virtual_origins().await.unwrap().get(&v.repo_id), Some(&rich.repo_id));
     // Writing again (after more commits) replaces the rows.
     write_database(&db, &[&rich, &secret, &v]).await.unwrap();
     assert_eq!(db.heads().await.unwrap().len(), 3);

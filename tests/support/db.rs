@@ -37,7 +37,12 @@ impl TestDb {
             DbKind::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("seafile.db").display());
-                Some(TestDb { kind, url, name, _dir: Some(dir) })
+                Some(TestDb {
+                    kind,
+                    url,
+                    name,
+                    _dir: Some(dir),
+                })
             }
             DbKind::MySql | DbKind::Postgres => {
                 let server = server_url(kind);
@@ -60,7 +65,12 @@ impl TestDb {
                 };
                 admin.execute(create.as_str()).await.expect("create test database");
                 admin.close().await;
-                Some(TestDb { kind, url: format!("{server}/{name}"), name, _dir: None })
+                Some(TestDb {
+                    kind,
+                    url: format!("{server}/{name}"),
+                    name,
+                    _dir: None,
+                })
             }
         }
     }
@@ -78,14 +88,24 @@ impl Drop for TestDb {
         // Best effort, on a thread of its own: Drop may run inside a runtime.
         let (kind, name) = (self.kind, self.name.clone());
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let server = server_url(kind);
                 let (admin_url, drop) = match kind {
                     DbKind::MySql => (format!("{server}/mysql"), format!("DROP DATABASE IF EXISTS {name}")),
-                    _ => (format!("{server}/postgres"), format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+                    _ => (
+                        format!("{server}/postgres"),
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    ),
                 };
-                let admin = AnyPoolOptions::new().max_connections(1).connect(&admin_url).await.ok()?;
+                let admin = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&admin_url)
+                    .await
+                    .ok()?;
                 admin.execute(drop.as_str()).await.ok()?;
                 admin.close().await;
                 Some(())

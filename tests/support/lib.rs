@@ -12,7 +12,9 @@ pub mod db;
 
 /// True under CI, where a missing service or fixture must fail the run.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| !v.is_empty() && v != "false" && v != "0")
+        .unwrap_or(false)
 }
 
 /// Fails under CI, skips (with a message on stderr) elsewhere. Returns `None` to the caller,
@@ -27,7 +29,10 @@ pub fn missing<T>(what: &str) -> Option<T> {
 
 /// The repository root (the folder holding the workspace Cargo.toml).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// The shared/ folder beside the repository (override with SEAF_SHARED_DIR).
@@ -52,7 +57,9 @@ impl Fixture {
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let file = std::fs::File::open(&archive).expect("open fixture");
-        tar::Archive::new(flate2::read::GzDecoder::new(file)).unpack(dir.path()).expect("unpack fixture");
+        tar::Archive::new(flate2::read::GzDecoder::new(file))
+            .unpack(dir.path())
+            .expect("unpack fixture");
         let root = dir.path().join("real-seafile-fixture");
         Some(Fixture { _dir: dir, root })
     }
@@ -84,7 +91,11 @@ fn read_json(path: &Path) -> serde_json::Value {
 }
 
 /// Every file reachable from the dir `root`, by path ("/a/b.txt").
-pub fn files_at(store: &ObjectStore, stores: RepoStores, root: ObjectId) -> BTreeMap<String, (ObjectId, Option<SeafFile>)> {
+pub fn files_at(
+    store: &ObjectStore,
+    stores: RepoStores,
+    root: ObjectId,
+) -> BTreeMap<String, (ObjectId, Option<SeafFile>)> {
     let mut out = BTreeMap::new();
     let mut pending = vec![(root, String::new())];
     while let Some((id, path)) = pending.pop() {
@@ -137,7 +148,10 @@ pub fn seaf_backup_bin() -> PathBuf {
 
 /// Runs the binary; returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(seaf_backup_bin()).args(args).output().expect("run seaf-backup");
+    let out = std::process::Command::new(seaf_backup_bin())
+        .args(args)
+        .output()
+        .expect("run seaf-backup");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

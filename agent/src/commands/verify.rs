@@ -49,7 +49,10 @@ pub async fn run(
     let db = SeafileDb::connect(database_url).await?;
     let heads = match repo {
         Some(r) => {
-            let head = db.head(&r).await?.with_context(|| format!("library {r} has no head in the database"))?;
+            let head = db
+                .head(&r)
+                .await?
+                .with_context(|| format!("library {r} has no head in the database"))?;
             vec![(r, head)]
         }
         None => db.heads().await?,
@@ -66,7 +69,12 @@ pub async fn run(
             let stores = RepoStores::new(*repo, origins.get(repo).copied());
             stats.add(&walk_closure(&store, stores, *head, options, &mut printer));
         }
-        VerifyOutcome { libraries: heads.len(), stats, errors: printer.errors, warnings: printer.warnings }
+        VerifyOutcome {
+            libraries: heads.len(),
+            stats,
+            errors: printer.errors,
+            warnings: printer.warnings,
+        }
     })
     .await?;
 
@@ -81,7 +89,10 @@ pub async fn run(
         started.elapsed()
     );
     if outcome.errors == 0 {
-        println!("clean: every head has its complete history on disk ({} warnings)", outcome.warnings);
+        println!(
+            "clean: every head has its complete history on disk ({} warnings)",
+            outcome.warnings
+        );
     } else {
         println!(
             "NOT CLEAN: {} problems, {} warnings. A backup fixes itself on its next sync of the library; on a primary, run seaf-fsck.",

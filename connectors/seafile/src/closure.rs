@@ -77,7 +77,10 @@ impl fmt::Display for Problem {
             Defect::Corrupt(why) => write!(f, ": {why}"),
             Defect::Unreadable(why) => write!(f, ": {why}"),
             Defect::UnverifiedCommitId => {
-                write!(f, ": id matches its name but neither the C nor the Go commit-id formula")
+                write!(
+                    f,
+                    ": id matches its name but neither the C nor the Go commit-id formula"
+                )
             }
         }
     }
@@ -156,7 +159,14 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn problem(&mut self, kind: ObjectKind, id: ObjectId, path: Option<&str>, commit: Option<ObjectId>, defect: Defect) {
+    fn problem(
+        &mut self,
+        kind: ObjectKind,
+        id: ObjectId,
+        path: Option<&str>,
+        commit: Option<ObjectId>,
+        defect: Defect,
+    ) {
         self.visitor.problem(Problem {
             repo: self.stores.repo,
             kind,
@@ -169,7 +179,13 @@ impl Walk<'_> {
     }
 
     /// Reads an object, turning store errors into problems.
-    fn load(&mut self, kind: ObjectKind, id: ObjectId, path: Option<&str>, commit: Option<ObjectId>) -> Option<Vec<u8>> {
+    fn load(
+        &mut self,
+        kind: ObjectKind,
+        id: ObjectId,
+        path: Option<&str>,
+        commit: Option<ObjectId>,
+    ) -> Option<Vec<u8>> {
         match self.store.read(kind, &self.stores.store_for(kind), &id) {
             Ok(bytes) => Some(bytes),
             Err(StoreError::NotFound { .. }) => {
@@ -190,7 +206,9 @@ impl Walk<'_> {
             if !self.seen_commits.insert(id) {
                 continue;
             }
-            let Some(bytes) = self.load(ObjectKind::Commit, id, None, child) else { continue };
+            let Some(bytes) = self.load(ObjectKind::Commit, id, None, child) else {
+                continue;
+            };
             let commit = match Commit::parse_verified(&id, &bytes) {
                 Ok((commit, formula)) => {
                     if formula == IdFormula::Unverified {
@@ -219,11 +237,19 @@ impl Walk<'_> {
             if id.is_zero() || !self.seen_fs.insert(id) {
                 continue;
             }
-            let Some(bytes) = self.load(ObjectKind::Fs, id, Some(&path), Some(commit)) else { continue };
+            let Some(bytes) = self.load(ObjectKind::Fs, id, Some(&path), Some(commit)) else {
+                continue;
+            };
             let object = match FsObject::parse_verified(&id, &bytes) {
                 Ok(o) => o,
                 Err(e) => {
-                    self.problem(ObjectKind::Fs, id, Some(&path), Some(commit), Defect::Corrupt(e.to_string()));
+                    self.problem(
+                        ObjectKind::Fs,
+                        id,
+                        Some(&path),
+                        Some(commit),
+                        Defect::Corrupt(e.to_string()),
+                    );
                     continue;
                 }
             };
@@ -232,7 +258,11 @@ impl Walk<'_> {
             match &object {
                 FsObject::Dir(dir) => {
                     for d in &dir.dirents {
-                        let child = if path == "/" { format!("/{}", d.name) } else { format!("{path}/{}", d.name) };
+                        let child = if path == "/" {
+                            format!("/{}", d.name)
+                        } else {
+                            format!("{path}/{}", d.name)
+                        };
                         pending.push((d.id, child, d.is_dir()));
                     }
                 }
@@ -261,10 +291,17 @@ impl Walk<'_> {
             let path = self.store.path(ObjectKind::Block, &store_id, &id);
             match std::fs::metadata(&path) {
                 Ok(m) => Ok((id, m.len())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Err(StoreError::NotFound { kind: ObjectKind::Block, store: store_id, id, path })
-                }
-                Err(e) => Err(StoreError::Io { action: "checking", path, source: e }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound {
+                    kind: ObjectKind::Block,
+                    store: store_id,
+                    id,
+                    path,
+                }),
+                Err(e) => Err(StoreError::Io {
+                    action: "checking",
+                    path,
+                    source: e,
+                }),
             }
         };
         match result {
@@ -283,7 +320,13 @@ impl Walk<'_> {
             Err(StoreError::NotFound { .. }) => {
                 self.problem(ObjectKind::Block, id, Some(path), Some(commit), Defect::Missing)
             }
-            Err(e) => self.problem(ObjectKind::Block, id, Some(path), Some(commit), Defect::Unreadable(e.to_string())),
+            Err(e) => self.problem(
+                ObjectKind::Block,
+                id,
+                Some(path),
+                Some(commit),
+                Defect::Unreadable(e.to_string()),
+            ),
         }
     }
 }

@@ -66,8 +66,7 @@ pub enum IdFormula {
 impl Commit {
     /// Parses a stored commit. Rejects version-0 libraries, whose fs objects this tool cannot read.
     pub fn parse(stored: &[u8]) -> Result<Commit, ObjectError> {
-        let commit: Commit =
-            serde_json::from_slice(stored).map_err(|e| ObjectError::BadJson(e.to_string()))?;
+        let commit: Commit = serde_json::from_slice(stored).map_err(|e| ObjectError::BadJson(e.to_string()))?;
         if commit.version < 1 {
             return Err(ObjectError::UnsupportedVersion(commit.version));
         }

@@ -166,11 +166,19 @@ fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, sqlx::Error> {
 }
 
 fn parse_repo(table: &'static str, column: &'static str, s: &str) -> Result<RepoId, DbError> {
-    RepoId::parse(s).map_err(|_| DbError::BadValue { table, column, value: s.to_string() })
+    RepoId::parse(s).map_err(|_| DbError::BadValue {
+        table,
+        column,
+        value: s.to_string(),
+    })
 }
 
 fn parse_object(table: &'static str, column: &'static str, s: &str) -> Result<ObjectId, DbError> {
-    ObjectId::parse(s).map_err(|_| DbError::BadValue { table, column, value: s.to_string() })
+    ObjectId::parse(s).map_err(|_| DbError::BadValue {
+        table,
+        column,
+        value: s.to_string(),
+    })
 }
 
 impl SeafileDb {
@@ -184,10 +192,13 @@ impl SeafileDb {
         let kind = DbKind::from_url(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(30))
+            .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await
-            .map_err(|source| DbError::Connect { url: redact(url), source })?;
+            .map_err(|source| DbError::Connect {
+                url: redact(url),
+                source,
+            })?;
         Ok(SeafileDb { pool, kind })
     }
 
@@ -217,35 +228,44 @@ impl SeafileDb {
     /// Creates Seafile's core tables where missing (the real Seafile schema for this database).
     pub async fn create_core_tables(&self) -> Result<(), DbError> {
         for stmt in split_statements(self.kind.core_schema()) {
-            sqlx::query(stmt).execute(&self.pool).await.map_err(q("creating Seafile's core tables"))?;
+            sqlx::query(stmt)
+                .execute(&self.pool)
+                .await
+                .map_err(q("creating Seafile's core tables"))?;
         }
         Ok(())
     }
 
     /// The head (`master` branch) of every library.
     pub async fn heads(&self) -> Result<Vec<(RepoId, ObjectId)>, DbError> {
-        let rows = sqlx::query(&self.sql("SELECT TRIM(repo_id) AS repo_id, TRIM(commit_id) AS commit_id FROM Branch WHERE name = ? ORDER BY repo_id"))
-            .bind(MASTER)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("reading Branch"))?;
+        let rows = sqlx::query(&self.sql(
+            "SELECT TRIM(repo_id) AS repo_id, TRIM(commit_id) AS commit_id FROM Branch WHERE name = ? ORDER BY repo_id",
+        ))
+        .bind(MASTER)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("reading Branch"))?;
         rows.iter()
             .map(|row| {
                 let repo = text(row, "repo_id").map_err(q("reading Branch"))?;
                 let commit = text(row, "commit_id").map_err(q("reading Branch"))?;
-                Ok((parse_repo("Branch", "repo_id", &repo)?, parse_object("Branch", "commit_id", &commit)?))
+                Ok((
+                    parse_repo("Branch", "repo_id", &repo)?,
+                    parse_object("Branch", "commit_id", &commit)?,
+                ))
             })
             .collect()
     }
 
     /// The head of one library, if it exists.
     pub async fn head(&self, repo: &RepoId) -> Result<Option<ObjectId>, DbError> {
-        let row = sqlx::query(&self.sql("SELECT TRIM(commit_id) AS commit_id FROM Branch WHERE name = ? AND repo_id = ?"))
-            .bind(MASTER)
-            .bind(repo.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("reading Branch"))?;
+        let row =
+            sqlx::query(&self.sql("SELECT TRIM(commit_id) AS commit_id FROM Branch WHERE name = ? AND repo_id = ?"))
+                .bind(MASTER)
+                .bind(repo.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(q("reading Branch"))?;
         match row {
             Some(row) => {
                 let commit = text(&row, "commit_id").map_err(q("reading Branch"))?;
@@ -275,7 +295,9 @@ impl SeafileDb {
 
     /// The full record of one library (head and metadata rows), if it exists.
     pub async fn repo_record(&self, repo: &RepoId) -> Result<Option<RepoRecord>, DbError> {
-        let Some(head) = self.head(repo).await? else { return Ok(None) };
+        let Some(head) = self.head(repo).await? else {
+            return Ok(None);
+        };
         let id = repo.as_str();
         let info = sqlx::query(&self.sql(
             "SELECT name, update_time, version, is_encrypted, last_modifier, status FROM RepoInfo WHERE repo_id = ?",
@@ -339,7 +361,14 @@ impl SeafileDb {
             .transpose()
             .map_err(q("reading RepoStorageId"))?;
 
-        Ok(Some(RepoRecord { repo_id: *repo, head, info, owner, virtual_repo, storage_id }))
+        Ok(Some(RepoRecord {
+            repo_id: *repo,
+            head,
+            info,
+            owner,
+            virtual_repo,
+            storage_id,
+        }))
     }
 
     /// Every row of `RepoTrash`.
@@ -434,21 +463,37 @@ impl DbTransaction {
         use Bind::*;
         let id = r.repo_id.as_str();
         let head = r.head.to_hex();
-        for table in ["Repo", "RepoHead", "RepoInfo", "RepoOwner", "VirtualRepo", "RepoStorageId"] {
+        for table in [
+            "Repo",
+            "RepoHead",
+            "RepoInfo",
+            "RepoOwner",
+            "VirtualRepo",
+            "RepoStorageId",
+        ] {
             let sql = format!("DELETE FROM {table} WHERE repo_id = ?");
             self.exec("replacing library rows", &sql, &[Text(id)]).await?;
         }
-        self.exec("replacing Branch", "DELETE FROM Branch WHERE repo_id = ? AND name = ?", &[Text(id), Text(MASTER)])
+        self.exec(
+            "replacing Branch",
+            "DELETE FROM Branch WHERE repo_id = ? AND name = ?",
+            &[Text(id), Text(MASTER)],
+        )
+        .await?;
+        self.exec("writing Repo", "INSERT INTO Repo (repo_id) VALUES (?)", &[Text(id)])
             .await?;
-        self.exec("writing Repo", "INSERT INTO Repo (repo_id) VALUES (?)", &[Text(id)]).await?;
         self.exec(
             "writing Branch",
             "INSERT INTO Branch (name, repo_id, commit_id) VALUES (?, ?, ?)",
             &[Text(MASTER), Text(id), Text(&head)],
         )
         .await?;
-        self.exec("writing RepoHead", "INSERT INTO RepoHead (repo_id, branch_name) VALUES (?, ?)", &[Text(id), Text(MASTER)])
-            .await?;
+        self.exec(
+            "writing RepoHead",
+            "INSERT INTO RepoHead (repo_id, branch_name) VALUES (?, ?)",
+            &[Text(id), Text(MASTER)],
+        )
+        .await?;
         if let Some(info) = &r.info {
             self.exec(
                 "writing RepoInfo",
@@ -466,15 +511,24 @@ impl DbTransaction {
             .await?;
         }
         if let Some(owner) = &r.owner {
-            self.exec("writing RepoOwner", "INSERT INTO RepoOwner (repo_id, owner_id) VALUES (?, ?)", &[Text(id), Text(owner)])
-                .await?;
+            self.exec(
+                "writing RepoOwner",
+                "INSERT INTO RepoOwner (repo_id, owner_id) VALUES (?, ?)",
+                &[Text(id), Text(owner)],
+            )
+            .await?;
         }
         if let Some(v) = &r.virtual_repo {
             let base = v.base_commit.map(|b| b.to_hex());
             self.exec(
                 "writing VirtualRepo",
                 "INSERT INTO VirtualRepo (repo_id, origin_repo, path, base_commit) VALUES (?, ?, ?, ?)",
-                &[Text(id), Text(v.origin_repo.as_str()), Text(&v.path), OptText(base.as_deref())],
+                &[
+                    Text(id),
+                    Text(v.origin_repo.as_str()),
+                    Text(&v.path),
+                    OptText(base.as_deref()),
+                ],
             )
             .await?;
         }
@@ -494,7 +548,12 @@ impl DbTransaction {
         use Bind::*;
         let id = t.repo_id.as_str();
         let head = t.head_id.map(|h| h.to_hex());
-        self.exec("replacing RepoTrash", "DELETE FROM RepoTrash WHERE repo_id = ?", &[Text(id)]).await?;
+        self.exec(
+            "replacing RepoTrash",
+            "DELETE FROM RepoTrash WHERE repo_id = ?",
+            &[Text(id)],
+        )
+        .await?;
         self.exec(
             "writing RepoTrash",
             "INSERT INTO RepoTrash (repo_id, repo_name, head_id, owner_id, size, org_id, del_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -529,7 +588,11 @@ fn split_statements(schema: &str) -> impl Iterator<Item = &str> {
         .map(|s| s.trim().trim_end_matches(';'))
         .map(|s| {
             // Leading comment lines belong to no statement.
-            let start = s.lines().take_while(|l| l.trim_start().starts_with("--")).map(|l| l.len() + 1).sum::<usize>();
+            let start = s
+                .lines()
+                .take_while(|l| l.trim_start().starts_with("--"))
+                .map(|l| l.len() + 1)
+                .sum::<usize>();
             s[start.min(s.len())..].trim()
         })
         .filter(|s| !s.is_empty())
@@ -552,7 +615,10 @@ mod tests {
         assert_eq!(DbKind::from_url("postgres://u@h/x").unwrap(), DbKind::Postgres);
         assert_eq!(DbKind::from_url("sqlite:///tmp/x.db").unwrap(), DbKind::Sqlite);
         assert!(DbKind::from_url("oracle://x").is_err());
-        assert_eq!(redact("mysql://seafile:secret@db:3306/s"), "mysql://seafile:***@db:3306/s");
+        assert_eq!(
+            redact("mysql://seafile:secret@db:3306/s"),
+            "mysql://seafile:***@db:3306/s"
+        );
         assert_eq!(redact("sqlite:///x.db"), "sqlite:///x.db");
     }
 

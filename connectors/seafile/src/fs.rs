@@ -112,7 +112,10 @@ impl FsObject {
         match header.kind {
             TYPE_FILE => {
                 let f: FileJson = serde_json::from_slice(json).map_err(bad)?;
-                Ok(FsObject::File(SeafFile { block_ids: f.block_ids, size: f.size }))
+                Ok(FsObject::File(SeafFile {
+                    block_ids: f.block_ids,
+                    size: f.size,
+                }))
             }
             TYPE_DIR => {
                 let d: DirJson = serde_json::from_slice(json).map_err(bad)?;
@@ -129,7 +132,10 @@ impl FsObject {
         let json = inflate(stored)?;
         let actual = ObjectId::hash_of(&json);
         if actual != *name {
-            return Err(ObjectError::IdMismatch { expected: *name, actual });
+            return Err(ObjectError::IdMismatch {
+                expected: *name,
+                actual,
+            });
         }
         FsObject::parse_json(&json)
     }

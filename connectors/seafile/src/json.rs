@@ -32,11 +32,7 @@ impl Formatter for JanssonFormatter {
         w.write_all(b": ")
     }
 
-    fn write_char_escape<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        escape: CharEscape,
-    ) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + io::Write>(&mut self, w: &mut W, escape: CharEscape) -> io::Result<()> {
         let s: &[u8] = match escape {
             CharEscape::Quote => b"\\\"",
             CharEscape::ReverseSolidus => b"\\\\",
@@ -76,7 +72,11 @@ mod tests {
             b: &'a str,
             c: Option<u32>,
         }
-        let out = to_jansson(&S { a: vec![1, 2], b: "Ü\"\u{1}", c: None });
+        let out = to_jansson(&S {
+            a: vec![1, 2],
+            b: "Ü\"\u{1}",
+            c: None,
+        });
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"a\": [1, 2], \"b\": \"Ü\\\"\\u0001\", \"c\": null}"

@@ -12,8 +12,8 @@ pub mod closure;
 pub mod commit;
 pub mod db;
 pub mod fs;
-mod json;
 pub mod id;
+mod json;
 pub mod object;
 pub mod store;
 

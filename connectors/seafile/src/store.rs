@@ -60,7 +60,11 @@ fn hint(e: &io::Error) -> &'static str {
 
 impl StoreError {
     fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
-        StoreError::Io { action, path: path.to_path_buf(), source }
+        StoreError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -78,7 +82,10 @@ pub struct RepoStores {
 
 impl RepoStores {
     pub fn new(repo: RepoId, virtual_origin: Option<RepoId>) -> Self {
-        RepoStores { repo, objects: virtual_origin.unwrap_or(repo) }
+        RepoStores {
+            repo,
+            objects: virtual_origin.unwrap_or(repo),
+        }
     }
 
     /// The store id holding objects of `kind`.
@@ -108,7 +115,9 @@ pub struct ObjectStore {
 impl ObjectStore {
     /// A store over `data_dir` (the directory that holds `storage/`).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        ObjectStore { data_dir: data_dir.into() }
+        ObjectStore {
+            data_dir: data_dir.into(),
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -139,7 +148,12 @@ impl ObjectStore {
         let path = self.path(kind, store, id);
         File::open(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
-                StoreError::NotFound { kind, store: *store, id: *id, path: path.clone() }
+                StoreError::NotFound {
+                    kind,
+                    store: *store,
+                    id: *id,
+                    path: path.clone(),
+                }
             } else {
                 StoreError::io("opening", &path, e)
             }
@@ -151,7 +165,12 @@ impl ObjectStore {
         let path = self.path(kind, store, id);
         fs::read(&path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
-                StoreError::NotFound { kind, store: *store, id: *id, path: path.clone() }
+                StoreError::NotFound {
+                    kind,
+                    store: *store,
+                    id: *id,
+                    path: path.clone(),
+                }
             } else {
                 StoreError::io("reading", &path, e)
             }
@@ -160,7 +179,12 @@ impl ObjectStore {
 
     /// Writes one object atomically and durably.
     pub fn write(&self, kind: ObjectKind, store: &RepoId, id: &ObjectId, data: &[u8]) -> Result<(), StoreError> {
-        self.write_batch(&[NewObject { kind, store: *store, id: *id, data }])
+        self.write_batch(&[NewObject {
+            kind,
+            store: *store,
+            id: *id,
+            data,
+        }])
     }
 
     /// Writes a batch of objects; when it returns `Ok`, all of them are in place and durable.
@@ -207,8 +231,13 @@ impl ObjectStore {
                 .open(&tmp)
                 .map_err(|e| StoreError::io("creating", &tmp, e))?;
             // Registered before writing so a failed write still removes the temp file.
-            staged.push((tmp.clone(), final_path, file.try_clone().map_err(|e| StoreError::io("opening", &tmp, e))?));
-            file.write_all(obj.data).map_err(|e| StoreError::io("writing", &tmp, e))?;
+            staged.push((
+                tmp.clone(),
+                final_path,
+                file.try_clone().map_err(|e| StoreError::io("opening", &tmp, e))?,
+            ));
+            file.write_all(obj.data)
+                .map_err(|e| StoreError::io("writing", &tmp, e))?;
             dirs_to_sync.insert(dir);
         }
         // Barrier 1: contents durable before any name points at them.
@@ -275,7 +304,9 @@ impl ObjectStore {
         for prefix in prefixes {
             let prefix = prefix.map_err(|e| StoreError::io("listing", &root, e))?;
             let pname = prefix.file_name();
-            let Some(pname) = pname.to_str().filter(|p| p.len() == 2) else { continue };
+            let Some(pname) = pname.to_str().filter(|p| p.len() == 2) else {
+                continue;
+            };
             let entries = fs::read_dir(prefix.path()).map_err(|e| StoreError::io("listing", &prefix.path(), e))?;
             for entry in entries {
                 let entry = entry.map_err(|e| StoreError::io("listing", &prefix.path(), e))?;
@@ -316,7 +347,9 @@ impl ObjectStore {
                 let root = self.kind_dir(kind).join(store.as_str());
                 let Ok(prefixes) = fs::read_dir(&root) else { continue };
                 for prefix in prefixes.flatten() {
-                    let Ok(entries) = fs::read_dir(prefix.path()) else { continue };
+                    let Ok(entries) = fs::read_dir(prefix.path()) else {
+                        continue;
+                    };
                     for entry in entries.flatten() {
                         if entry.file_name().to_string_lossy().ends_with(TEMP_SUFFIX) {
                             fs::remove_file(entry.path()).map_err(|e| StoreError::io("removing", &entry.path(), e))?;
@@ -362,7 +395,10 @@ mod tests {
         assert_eq!(store.list(ObjectKind::Block, &repo()).unwrap(), vec![id]);
         assert_eq!(store.stores(ObjectKind::Block).unwrap(), vec![repo()]);
         let missing = ObjectId::hash_of(b"other");
-        assert!(store.read(ObjectKind::Block, &repo(), &missing).unwrap_err().is_not_found());
+        assert!(store
+            .read(ObjectKind::Block, &repo(), &missing)
+            .unwrap_err()
+            .is_not_found());
     }
 
     #[test]
@@ -372,7 +408,12 @@ mod tests {
         let datas: Vec<Vec<u8>> = (0..200u32).map(|i| i.to_le_bytes().to_vec()).collect();
         let batch: Vec<NewObject> = datas
             .iter()
-            .map(|d| NewObject { kind: ObjectKind::Block, store: repo(), id: ObjectId::hash_of(d), data: d })
+            .map(|d| NewObject {
+                kind: ObjectKind::Block,
+                store: repo(),
+                id: ObjectId::hash_of(d),
+                data: d,
+            })
             .collect();
         store.write_batch(&batch).unwrap();
         assert_eq!(store.list(ObjectKind::Block, &repo()).unwrap().len(), 200);
