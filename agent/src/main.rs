@@ -1,7 +1,6 @@
 //! `seaf-backup`: real-time, full-history Seafile backup through Kafka.
 
-mod commands;
-mod config;
+use seaf_backup::{commands, config, primary};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +24,13 @@ database that never point at missing data. See docs/ for set-up and operations."
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the primary role beside a Seafile server: publish every library update to Kafka and
+    /// serve library objects to backups. Runs until SIGINT/SIGTERM.
+    Primary {
+        /// Configuration file (sections: sync_token, [kafka], [primary]).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Check that every library head in a seafile database has its complete, id-verified history
     /// on disk. Exits 1 and prints one line per missing or corrupt object when not.
     Verify {
@@ -68,6 +74,11 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Primary { config } => {
+            let config = config::Config::load(&config)?;
+            primary::run(&config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Verify {
             config,
             data_dir,
@@ -78,13 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let (data_dir, database_url) = match (config, data_dir, database_url) {
                 (_, Some(dir), Some(url)) => (dir, url),
-                (Some(path), _, _) => {
-                    let config = config::Config::load(&path)?;
-                    let (section, side) = config.storage_side()?;
-                    let dir = config.require(section, "seafile_data_dir", side.seafile_data_dir.as_ref())?;
-                    let url = config.require(section, "database_url", side.database_url.as_ref())?;
-                    (dir.clone(), url.clone())
-                }
+                (Some(path), _, _) => config::Config::load(&path)?.storage_side()?,
                 _ => anyhow::bail!("give either -c FILE or both --data-dir and --database-url"),
             };
             let repo = repo_id

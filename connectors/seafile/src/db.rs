@@ -245,16 +245,23 @@ impl SeafileDb {
         .fetch_all(&self.pool)
         .await
         .map_err(q("reading Branch"))?;
-        rows.iter()
-            .map(|row| {
-                let repo = text(row, "repo_id").map_err(q("reading Branch"))?;
-                let commit = text(row, "commit_id").map_err(q("reading Branch"))?;
-                Ok((
-                    parse_repo("Branch", "repo_id", &repo)?,
-                    parse_object("Branch", "commit_id", &commit)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(branch_row).collect()
+    }
+
+    /// One page of heads, ordered by library id, after `after` (exclusive). Pages keep each
+    /// query short on servers with 100k libraries.
+    pub async fn heads_page(&self, after: Option<&RepoId>, limit: u32) -> Result<Vec<(RepoId, ObjectId)>, DbError> {
+        let query = self.sql(
+            "SELECT TRIM(repo_id) AS repo_id, TRIM(commit_id) AS commit_id FROM Branch WHERE name = ? AND repo_id > ? ORDER BY repo_id LIMIT ?",
+        );
+        let rows = sqlx::query(&query)
+            .bind(MASTER)
+            .bind(after.map(|r| r.as_str()).unwrap_or("").to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("reading Branch"))?;
+        rows.iter().map(branch_row).collect()
     }
 
     /// The head of one library, if it exists.
@@ -425,6 +432,13 @@ impl SeafileDb {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A `(repo_id, commit_id)` row of `Branch`.
+fn branch_row(row: &AnyRow) -> Result<(RepoId, ObjectId), DbError> {
+    let repo = text(row, "repo_id").map_err(q("reading Branch"))?;
+    let commit = text(row, "commit_id").map_err(q("reading Branch"))?;
+    Ok((parse_repo("Branch", "repo_id", &repo)?, parse_object("Branch", "commit_id", &commit)?))
 }
 
 /// Integers come back as i32 or i64 depending on the column type and database.

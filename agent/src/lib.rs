@@ -1,0 +1,13 @@
+//! The `seaf-backup` agent: CLI commands, configuration, the primary and backup roles.
+//!
+//! - [`config`]: the TOML file, environment overrides and seafile.conf keys.
+//! - [`primary`]: change detection, event publishing and the object API.
+//! - [`protocol`]: the primary ↔ backup HTTP API contract (paths, bodies, batch framing).
+//! - [`telemetry`]: `/metrics` and `/healthz`.
+//! - [`commands`]: one module per subcommand that is not a role (`verify`).
+
+pub mod commands;
+pub mod config;
+pub mod primary;
+pub mod protocol;
+pub mod telemetry;

@@ -1,0 +1,259 @@
+//! The primary role: beside a running Seafile server, publish every library change to Kafka and
+//! serve library objects to backups.
+//!
+//! One loop: every `poll_interval` it reads the `Branch` table, asks the [`Reconciler`] what the
+//! topic is missing, and publishes that; acknowledgements come back on a channel and update what
+//! is known to be published, which is saved so a restart does not republish. The object API and
+//! the metrics server run beside it.
+
+pub mod api;
+pub mod reconcile;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdate, SchemaRegistry};
+use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, SeafileDb};
+use tokio::sync::mpsc;
+
+use crate::config::{Config, KafkaConfig};
+use crate::telemetry::{self, Health};
+use reconcile::{Intent, Reconciler, Target};
+use state::PublishedState;
+
+/// Most events awaiting the broker's acknowledgement. Beyond this, changes wait in the
+/// `Branch` table itself and are sent as room frees up.
+const MAX_IN_FLIGHT: usize = 20_000;
+
+/// How long the broker or database may fail before `/healthz` reports unhealthy.
+const HEALTH_GRACE: Duration = Duration::from_secs(30);
+
+/// The Kafka settings both roles derive from `[kafka]`.
+pub fn kafka_settings(k: &KafkaConfig) -> KafkaSettings {
+    KafkaSettings {
+        brokers: k.brokers.clone(),
+        topic: k.topic.clone(),
+        group_id: k.group_id.clone(),
+        partitions: k.partitions,
+        replication_factor: k.replication_factor,
+        properties: k.properties.clone(),
+        ..KafkaSettings::default()
+    }
+}
+
+/// The codec: Confluent wire format when a schema registry is configured (registering the
+/// schema there), else Avro single-object encoding.
+pub async fn codec(k: &KafkaConfig) -> anyhow::Result<Codec> {
+    match &k.schema_registry_url {
+        None => Ok(Codec::single_object()),
+        Some(url) => {
+            let registry = SchemaRegistry::new(url)?;
+            let id = registry.register_repo_update(&k.topic).await?;
+            tracing::info!(schema_id = id, registry = %url, "registered the RepoUpdate schema");
+            Ok(Codec::confluent(id))
+        }
+    }
+}
+
+/// The outcome of one publish, reported back to the loop.
+struct Delivery {
+    repo: RepoId,
+    target: Target,
+    result: Result<(), String>,
+}
+
+/// Runs the primary role until the process is stopped.
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let primary = config.primary()?.clone();
+    let token = config.sync_token()?.to_string();
+    let prometheus = telemetry::install_recorder()?;
+    let health = Health::default();
+    health.register("database", HEALTH_GRACE);
+    health.register("broker", HEALTH_GRACE);
+    let metrics_addr = telemetry::serve(&primary.metrics_listen, prometheus, health.clone()).await?;
+
+    anyhow::ensure!(
+        primary.seafile_data_dir.join("storage").is_dir(),
+        "{}: [primary] seafile_data_dir = {} has no storage/ folder; point it at Seafile's seafile-data directory",
+        config.source,
+        primary.seafile_data_dir.display()
+    );
+    let store = ObjectStore::new(&primary.seafile_data_dir);
+    let db = SeafileDb::connect(&primary.database_url)
+        .await
+        .with_context(|| format!("{}: [primary] database_url", config.source))?;
+    let api_addr = api::serve(&primary.listen, api::ApiState::new(store.clone(), db.clone(), &token)).await?;
+
+    let settings = kafka_settings(&config.kafka);
+    let producer = Arc::new(EventProducer::new(&settings, codec(&config.kafka).await?)?);
+    tokio::spawn(ensure_topic_until_done(settings.clone(), health.clone()));
+
+    let state = PublishedState::new(&primary.state_dir, &settings.topic);
+    let mut reconciler = Reconciler::new(state.load(), MAX_IN_FLIGHT);
+    tracing::info!(
+        api = %api_addr, metrics = %metrics_addr, topic = %settings.topic, brokers = %settings.brokers,
+        remembered = reconciler.published().len(), "primary started"
+    );
+
+    let (tx, mut deliveries) = mpsc::unbounded_channel::<Delivery>();
+    let mut poll = tokio::time::interval(primary.poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heartbeat = tokio::time::interval(primary.heartbeat_interval);
+    let mut save = tokio::time::interval(Duration::from_secs(1));
+    let mut dirty = false;
+    let mut first_poll = true;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {
+                let started = Instant::now();
+                match db.heads().await {
+                    Ok(rows) => {
+                        health.ok("database");
+                        let heads: HashMap<RepoId, ObjectId> = rows.into_iter().collect();
+                        metrics::gauge!("seaf_primary_libraries").set(heads.len() as f64);
+                        let intents = reconciler.plan(&heads);
+                        for intent in intents {
+                            let source = if first_poll || intent.first_seen { DetectionSource::Snapshot } else { DetectionSource::Poll };
+                            if !intent.first_seen {
+                                record_detection_latency(&store, &intent);
+                            }
+                            spawn_publish(&producer, &primary.node_id, intent, source, tx.clone());
+                        }
+                        first_poll = false;
+                    }
+                    Err(e) => {
+                        health.failed("database", &e);
+                        tracing::warn!(error = %e, "cannot read Seafile's Branch table; retrying");
+                    }
+                }
+                metrics::histogram!("seaf_primary_poll_seconds").record(started.elapsed().as_secs_f64());
+                metrics::gauge!("seaf_primary_events_in_flight").set(reconciler.in_flight() as f64);
+            }
+            Some(d) = deliveries.recv() => {
+                match d.result {
+                    Ok(()) => {
+                        health.ok("broker");
+                        reconciler.acknowledged(d.repo, d.target);
+                        dirty = true;
+                    }
+                    Err(e) => {
+                        health.failed("broker", &e);
+                        reconciler.failed(d.repo, d.target);
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                let producer = producer.clone();
+                let event = RepoUpdate::heartbeat(primary.node_id.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = producer.publish(&event).await {
+                        tracing::debug!(error = %e, "heartbeat not published");
+                    }
+                });
+            }
+            _ = save.tick(), if dirty => {
+                if let Err(e) = state.save(reconciler.published()) {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot save the published state; a restart may republish");
+                } else {
+                    dirty = false;
+                }
+            }
+            _ = &mut shutdown => {
+                tracing::info!("stopping: flushing events and saving state");
+                let _ = producer.flush(Duration::from_secs(10));
+                while let Ok(d) = deliveries.try_recv() {
+                    if d.result.is_ok() {
+                        reconciler.acknowledged(d.repo, d.target);
+                    }
+                }
+                state.save(reconciler.published())?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Sends one event in the background and reports its fate to the loop.
+fn spawn_publish(
+    producer: &Arc<EventProducer>,
+    node: &str,
+    intent: Intent,
+    source: DetectionSource,
+    tx: mpsc::UnboundedSender<Delivery>,
+) {
+    let event = match intent.target {
+        Target::Head(head) => RepoUpdate::update(intent.repo, head, intent.previous, node, source),
+        Target::Deleted => RepoUpdate::delete(intent.repo, intent.previous, node, source),
+    };
+    let producer = producer.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let result = producer.publish(&event).await;
+        let result = match result {
+            Ok(_) => {
+                metrics::counter!("seaf_primary_events_published_total", "kind" => event.kind.symbol()).increment(1);
+                metrics::histogram!("seaf_primary_publish_seconds").record(started.elapsed().as_secs_f64());
+                tracing::debug!(repo = %intent.repo, kind = %event.kind, "published");
+                Ok(())
+            }
+            Err(e) => {
+                metrics::counter!("seaf_primary_publish_errors_total").increment(1);
+                tracing::warn!(repo = %intent.repo, error = %e, "event not published; it is sent again once the broker answers");
+                Err(e.to_string())
+            }
+        };
+        let _ = tx.send(Delivery { repo: intent.repo, target: intent.target, result });
+    });
+}
+
+/// Seconds from the commit (its ctime) to its detection: how far behind the primary is.
+fn record_detection_latency(store: &ObjectStore, intent: &Intent) {
+    let Target::Head(head) = intent.target else { return };
+    let Ok(bytes) = store.read(ObjectKind::Commit, &intent.repo, &head) else { return };
+    let Ok(commit) = Commit::parse(&bytes) else { return };
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    metrics::histogram!("seaf_primary_detection_seconds").record((now - commit.ctime as f64).max(0.0));
+}
+
+/// Creates the topic, retrying while the broker is away (the primary never exits for that).
+async fn ensure_topic_until_done(settings: KafkaSettings, health: Health) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match seaf_kafka::ensure_topic(&settings).await {
+            Ok(status) => {
+                tracing::info!(topic = %settings.topic, ?status, "topic ready");
+                return;
+            }
+            Err(e) => {
+                health.failed("broker", &e);
+                tracing::warn!(error = %e, "cannot create or find the topic yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

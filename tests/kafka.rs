@@ -1,0 +1,303 @@
+//! seaf-kafka against a real Kafka-protocol broker (Tansu, see scripts/broker.sh): topic
+//! creation, the idempotent producer, a consumer group that commits only what it handed on, and
+//! a broker restart (graceful and kill -9) that keeps events and committed offsets.
+//!
+//! No sleeps: every wait is a receive or request with a generous timeout and a message that says
+//! what did not happen, with the broker's log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use seaf_kafka::rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use seaf_kafka::rdkafka::message::BorrowedMessage;
+use seaf_kafka::rdkafka::producer::FutureRecord;
+use seaf_kafka::rdkafka::{Message, Offset, TopicPartitionList};
+use seaf_kafka::{
+    decode_message, ensure_topic, subscribe, topic_partitions, Codec, DetectionSource, EventConsumer, EventProducer,
+    KafkaSettings, RepoUpdate, TopicStatus,
+};
+use seaf_seafile::{ObjectId, RepoId};
+use support::broker::Broker;
+
+/// Per message; the first one includes joining the consumer group.
+const RECEIVE_TIMEOUT: Duration = Duration::from_secs(60);
+const PARTITIONS: i32 = 3;
+
+fn settings(broker: &Broker, topic: &str) -> KafkaSettings {
+    let mut s = KafkaSettings::new(broker.bootstrap(), topic);
+    s.group_id = format!("{topic}-backup");
+    s.partitions = PARTITIONS;
+    s.timeout = Duration::from_secs(30);
+    s.statistics_interval = Duration::from_millis(100);
+    s
+}
+
+/// `per_repo` successive updates of each of `repos` libraries, interleaved across libraries.
+fn history(repos: usize, per_repo: usize) -> Vec<RepoUpdate> {
+    let ids: Vec<RepoId> =
+        (0..repos).map(|r| RepoId::parse(&format!("{r:08x}-1b2c-4d3e-8f40-5a6b7c8d9e0f")).unwrap()).collect();
+    let mut heads: Vec<Option<ObjectId>> = vec![None; repos];
+    let mut out = Vec::new();
+    for i in 0..per_repo {
+        for (r, repo) in ids.iter().enumerate() {
+            let head = ObjectId::hash_of(format!("{r}/{i}").as_bytes());
+            out.push(RepoUpdate::update(*repo, head, heads[r], "primary-1", DetectionSource::Poll));
+            heads[r] = Some(head);
+        }
+    }
+    out
+}
+
+async fn next<'c>(consumer: &'c EventConsumer, broker: &Broker, what: &str) -> BorrowedMessage<'c> {
+    match tokio::time::timeout(RECEIVE_TIMEOUT, consumer.recv()).await {
+        Ok(Ok(message)) => message,
+        Ok(Err(e)) => panic!("{what}: consumer error: {e}\n--- tansu log ---\n{}", broker.log_tail()),
+        Err(_) => panic!("{what}: no message within {RECEIVE_TIMEOUT:?}\n--- tansu log ---\n{}", broker.log_tail()),
+    }
+}
+
+/// A plain consumer of the group, for offset and watermark questions (not subscribed, so it
+/// does not join the group).
+fn inspector(s: &KafkaSettings) -> BaseConsumer {
+    s.consumer_config().unwrap().create().expect("inspector consumer")
+}
+
+fn committed(s: &KafkaSettings) -> BTreeMap<i32, i64> {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition(&s.topic, p);
+    }
+    let tpl = inspector(s).committed_offsets(tpl, Duration::from_secs(30)).expect("fetch committed offsets");
+    tpl.elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// High watermark per partition: how many messages each holds (nothing is deleted here).
+fn high_watermarks(s: &KafkaSettings) -> BTreeMap<i32, i64> {
+    let c = inspector(s);
+    (0..PARTITIONS)
+        .map(|p| (p, c.fetch_watermarks(&s.topic, p, Duration::from_secs(30)).expect("watermarks").1))
+        .collect()
+}
+
+/// Reads `want` events with a fresh group, checking each decodes.
+async fn read_all(s: &KafkaSettings, broker: &Broker, group: &str, want: usize) -> Vec<(i32, i64, String, RepoUpdate)> {
+    let mut fresh = s.clone();
+    fresh.group_id = group.into();
+    let consumer = subscribe(&fresh).unwrap();
+    let codec = Codec::single_object();
+    let mut out = Vec::new();
+    while out.len() < want {
+        let what = format!("group {group} after {} of {want} events", out.len());
+        let m = next(&consumer, broker, &what).await;
+        let event = decode_message(&codec, &m).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let key = String::from_utf8(m.key().expect("keyed").to_vec()).unwrap();
+        out.push((m.partition(), m.offset(), key, event));
+    }
+    out
+}
+
+/// Each library's events in the order they were published, and each library on one partition.
+fn assert_in_order_per_key(published: &[RepoUpdate], received: &[(i32, i64, String, RepoUpdate)]) {
+    let mut want: BTreeMap<String, Vec<&RepoUpdate>> = BTreeMap::new();
+    for e in published {
+        want.entry(e.key()).or_default().push(e);
+    }
+    let mut got: BTreeMap<String, Vec<&RepoUpdate>> = BTreeMap::new();
+    let mut partition_of: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
+    for (p, _, key, e) in received {
+        assert_eq!(*key, e.key(), "message key is the event's key");
+        got.entry(key.clone()).or_default().push(e);
+        partition_of.entry(key).or_default().insert(*p);
+    }
+    assert_eq!(got, want, "events per key, in publish order");
+    for (key, partitions) in partition_of {
+        assert_eq!(partitions.len(), 1, "{key} is spread over partitions {partitions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensure_topic_creates_once_and_tolerates_races() {
+    let Some(broker) = Broker::start() else { return };
+    let s = settings(&broker, "seafile-repo-updates");
+    assert_eq!(topic_partitions(&s).await.unwrap(), None);
+    assert_eq!(ensure_topic(&s).await.unwrap(), TopicStatus::Created { partitions: 3 });
+    assert_eq!(ensure_topic(&s).await.unwrap(), TopicStatus::Existed { partitions: 3 });
+    assert_eq!(topic_partitions(&s).await.unwrap(), Some(3));
+
+    // Settings only apply to a topic seaf-backup creates.
+    let mut more = s.clone();
+    more.partitions = 5;
+    assert_eq!(ensure_topic(&more).await.unwrap(), TopicStatus::Existed { partitions: 3 });
+
+    // Two processes starting at once: both succeed, the topic is created once.
+    let mut plain = settings(&broker, "not-compacted");
+    plain.compacted = false;
+    let (a, b) = tokio::join!(ensure_topic(&plain), ensure_topic(&plain));
+    let statuses = [a.unwrap(), b.unwrap()];
+    assert!(statuses.iter().all(|s| s.partitions() == 3), "{statuses:?}");
+    assert_eq!(topic_partitions(&plain).await.unwrap(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_resumes_after_its_committed_offsets_across_a_broker_restart() {
+    let Some(mut broker) = Broker::start() else { return };
+    let s = settings(&broker, "seafile-repo-updates");
+    ensure_topic(&s).await.unwrap();
+    let codec = Codec::single_object();
+
+    // Publish: the first half one by one, the rest pipelined (many in flight at once, which
+    // is where an idempotent producer earns its keep).
+    let events = history(5, 12);
+    let total = events.len();
+    let producer = EventProducer::new(&s, codec.clone()).unwrap();
+    let mut partition_of_key = BTreeMap::new();
+    for e in &events[..total / 2] {
+        let published = producer.publish(e).await.unwrap_or_else(|err| panic!("{err}\n{}", broker.log_tail()));
+        let first = *partition_of_key.entry(e.key()).or_insert(published.partition);
+        assert_eq!(first, published.partition, "{} changed partition", e.key());
+    }
+    let mut in_flight = Vec::new();
+    for e in &events[total / 2..] {
+        let payload = codec.encode(e).unwrap();
+        let key = e.key();
+        let record = FutureRecord::to(&s.topic).key(&key).payload(&payload);
+        in_flight.push(producer.inner().send_result(record).map_err(|(e, _)| e).expect("queue"));
+    }
+    for delivery in in_flight {
+        delivery.await.expect("delivery future").map_err(|(e, _)| e).expect("delivered");
+    }
+    let high = high_watermarks(&s);
+    assert_eq!(high.values().sum::<i64>(), total as i64, "exactly {total} messages, no duplicates: {high:?}");
+
+    // Consumer A hands on (and commits, one by one) the first 25 events it gets, then stops.
+    let handed_on = 25;
+    let mut committed_by_a: BTreeMap<i32, i64> = BTreeMap::new();
+    {
+        let a = subscribe(&s).unwrap();
+        for n in 0..handed_on {
+            let m = next(&a, &broker, &format!("consumer A, event {n}")).await;
+            decode_message(&codec, &m).unwrap();
+            a.commit_message(&m, CommitMode::Sync).expect("commit");
+            committed_by_a.insert(m.partition(), m.offset() + 1);
+        }
+        // Dropping A closes it: it leaves the group.
+    }
+    assert_eq!(committed(&s), committed_by_a, "committed offsets as the broker reports them");
+
+    broker.restart();
+    assert_eq!(committed(&s), committed_by_a, "committed offsets after the broker restart");
+    assert_eq!(high_watermarks(&s), high, "messages after the broker restart");
+
+    // Consumer B, same group: gets exactly what A did not commit, starting at the commits.
+    let b = subscribe(&s).unwrap();
+    let mut got: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    let mut to_commit = Vec::new();
+    for n in 0..total - handed_on {
+        let m = next(&b, &broker, &format!("consumer B, event {n} of {}", total - handed_on)).await;
+        decode_message(&codec, &m).unwrap();
+        got.entry(m.partition()).or_default().push(m.offset());
+        to_commit.push((m.partition(), m.offset()));
+    }
+    for p in 0..PARTITIONS {
+        let start = committed_by_a.get(&p).copied().unwrap_or(0);
+        let want: Vec<i64> = (start..high[&p]).collect();
+        assert_eq!(got.get(&p).cloned().unwrap_or_default(), want, "partition {p}: B resumes at A's commit");
+    }
+
+    // Lag, from librdkafka's statistics: what B has not committed yet...
+    let expected_lag: BTreeMap<i32, i64> = committed_by_a.iter().map(|(p, c)| (*p, high[p] - c)).collect();
+    wait_for_lag(&b, &broker, "before B commits", |lag| {
+        expected_lag.iter().all(|(p, want)| lag.get(p) == Some(want))
+    })
+    .await;
+    // ...and nothing once it has.
+    let mut tpl = TopicPartitionList::new();
+    for (p, offset) in to_commit {
+        tpl.add_partition_offset(&s.topic, p, Offset::Offset(offset + 1)).unwrap();
+    }
+    b.commit(&tpl, CommitMode::Sync).expect("commit B's offsets");
+    wait_for_lag(&b, &broker, "after B commits", |lag| {
+        lag.len() == PARTITIONS as usize && lag.values().all(|l| *l == 0)
+    })
+    .await;
+    drop(b);
+
+    // A new group reads everything, decoded, in publish order per library.
+    let all = read_all(&s, &broker, "fresh-group", total).await;
+    assert_in_order_per_key(&events, &all);
+}
+
+/// Polls B (to let librdkafka deliver statistics) until `ok(lag per partition)`.
+async fn wait_for_lag(
+    consumer: &EventConsumer,
+    broker: &Broker,
+    what: &str,
+    ok: impl Fn(&BTreeMap<i32, i64>) -> bool,
+) {
+    let deadline = Instant::now() + RECEIVE_TIMEOUT;
+    loop {
+        let lag: BTreeMap<i32, i64> =
+            consumer.context().consumer_lag().into_iter().map(|l| (l.partition, l.lag)).collect();
+        if ok(&lag) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "consumer lag {what}: still {lag:?} after {RECEIVE_TIMEOUT:?}\n--- tansu log ---\n{}",
+            broker.log_tail()
+        );
+        // No message is expected: this only drives librdkafka's callbacks for a moment.
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
+            panic!("unexpected message at {}:{}", m.partition(), m.offset());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_a_broker_crash_and_publishing_waits_out_an_outage() {
+    let Some(mut broker) = Broker::start() else { return };
+    let s = settings(&broker, "seafile-repo-updates");
+    ensure_topic(&s).await.unwrap();
+    let producer = Arc::new(EventProducer::new(&s, Codec::confluent(1)).unwrap());
+    let mut events = history(4, 5);
+    for e in &events {
+        producer.publish(e).await.unwrap();
+    }
+
+    // kill -9: everything acknowledged must be there afterwards.
+    broker.kill();
+    // Published while the broker is down: resolves once it is back.
+    let late = RepoUpdate::heartbeat("primary-1");
+    let pending = tokio::spawn({
+        let (producer, late) = (producer.clone(), late.clone());
+        async move { producer.publish(&late).await }
+    });
+    broker.restart();
+    tokio::time::timeout(RECEIVE_TIMEOUT, pending)
+        .await
+        .unwrap_or_else(|_| panic!("publish did not complete after the restart\n{}", broker.log_tail()))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("publish across the outage failed: {e}\n{}", broker.log_tail()));
+    events.push(late);
+
+    let high = high_watermarks(&s);
+    assert_eq!(high.values().sum::<i64>(), events.len() as i64, "after kill -9 and restart: {high:?}");
+    let mut group = s.clone();
+    group.group_id = "after-crash".into();
+    let consumer = subscribe(&group).unwrap();
+    let codec = Codec::confluent(1);
+    let mut got = Vec::new();
+    while got.len() < events.len() {
+        let m = next(&consumer, &broker, &format!("after the crash, event {}", got.len())).await;
+        let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+        got.push((m.partition(), m.offset(), key, decode_message(&codec, &m).unwrap()));
+    }
+    assert_in_order_per_key(&events, &got);
+}
