@@ -1,11 +1,13 @@
 //! The `seaf-backup` agent: CLI commands, configuration, the primary and backup roles.
 //!
 //! - [`config`]: the TOML file, environment overrides and seafile.conf keys.
+//! - [`backup`]: the consumer, the delta sync, full scans, the status report.
 //! - [`primary`]: change detection, event publishing and the object API.
 //! - [`protocol`]: the primary ↔ backup HTTP API contract (paths, bodies, batch framing).
 //! - [`telemetry`]: `/metrics` and `/healthz`.
 //! - [`commands`]: one module per subcommand that is not a role (`verify`).
 
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod primary;

@@ -1,5 +1,9 @@
 //! `seaf-backup`: real-time, full-history Seafile backup through Kafka.
 
+use seaf_backup::backup::replay::{self, ReplayFrom};
+use seaf_backup::backup::status::StatusReport;
+use seaf_backup::backup::sync::SyncOptions;
+use seaf_backup::backup::{self, Backup, SyncOutcome};
 use seaf_backup::{commands, config, primary};
 
 use std::path::PathBuf;
@@ -30,6 +34,53 @@ enum Command {
         /// Configuration file (sections: sync_token, [kafka], [primary]).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
+    },
+    /// Run the backup role: consume the topic, pull missing objects from the primary, keep the
+    /// backup data directory and database consistent. Runs until SIGINT/SIGTERM.
+    Backup {
+        /// Configuration file (sections: sync_token, [kafka], [backup]).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Show the backup's state, as Seafile Pro's `seaf-backup-cmd.sh status` did.
+    Status {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON (counts, lists, and the error of every failed library).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync one library now; blocks until it is done.
+    Sync {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Skip objects that are missing or corrupt on the primary, finish, and list them.
+        /// Use after seaf-fsck on the primary could not repair the library's history.
+        #[arg(long)]
+        force: bool,
+        /// The library id.
+        repo_id: String,
+    },
+    /// Compare every library with the primary now and queue the differences for the running
+    /// backup (the periodic full scan, on demand).
+    Scan {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Move the consumer group back so the backup re-reads the topic (harmless: events only make
+    /// the backup compare libraries with the primary). Stop the backup processes first.
+    Replay {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// From the oldest event the topic still holds.
+        #[arg(long, conflicts_with_all = ["from_offset", "from_time"], required_unless_present_any = ["from_offset", "from_time"])]
+        from_beginning: bool,
+        /// From offset O of partition P.
+        #[arg(long, value_name = "P:O")]
+        from_offset: Option<String>,
+        /// From the first event at or after this time (RFC 3339, e.g. 2026-11-22T03:00:00Z).
+        #[arg(long, value_name = "RFC3339")]
+        from_time: Option<String>,
     },
     /// Check that every library head in a seafile database has its complete, id-verified history
     /// on disk. Exits 1 and prints one line per missing or corrupt object when not.
@@ -77,6 +128,89 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Primary { config } => {
             let config = config::Config::load(&config)?;
             primary::run(&config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { config } => {
+            backup::run(&config::Config::load(&config)?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config, json } => {
+            let config = config::Config::load(&config)?;
+            let db = seaf_seafile::SeafileDb::connect(&config.backup()?.database_url).await?;
+            db.create_state_tables().await?;
+            let report = StatusReport::from_states(&db.sync_states().await?);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { config, force, repo_id } => {
+            let config = config::Config::load(&config)?;
+            let repo = RepoId::parse(&repo_id).context("the repo_id argument")?;
+            let backup = Backup::open(&config).await?;
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let progress = move |phase: &str, n: u64| {
+                if tty {
+                    eprint!("\r{phase}: {n} objects   ");
+                }
+            };
+            let outcome = loop {
+                match backup.sync_library(repo, SyncOptions { force }, &progress).await {
+                    Ok(SyncOutcome::Busy) => {
+                        // A running backup holds the library; wait for its lease.
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                    other => break other,
+                }
+            };
+            if tty {
+                eprintln!();
+            }
+            match outcome? {
+                SyncOutcome::NoOp => println!("{repo}: already up to date"),
+                SyncOutcome::Deleted => println!("{repo}: deleted on the primary; the backup keeps its data"),
+                SyncOutcome::Busy => unreachable!(),
+                SyncOutcome::Applied { head, report, old_head } => {
+                    println!(
+                        "{repo}: synced to {head}: {} commits, {} fs objects, {} blocks, {} bytes",
+                        report.commits, report.fs_objects, report.blocks, report.bytes
+                    );
+                    if let Some(old) = old_head {
+                        println!("note: the primary moved the head backwards or elsewhere; the old head {old} and its history are kept");
+                    }
+                    if !report.skipped.is_empty() {
+                        println!("skipped {} objects (--force):", report.skipped.len());
+                        for s in &report.skipped {
+                            println!("  {s}");
+                        }
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan { config } => {
+            let config = config::Config::load(&config)?;
+            let backup = Backup::open(&config).await?;
+            let marked = backup.full_scan().await?;
+            println!("{marked} libraries differ from the primary and are queued for the backup");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { config, from_beginning, from_offset, from_time } => {
+            let config = config::Config::load(&config)?;
+            let from = match (from_beginning, from_offset, from_time) {
+                (true, _, _) => ReplayFrom::Beginning,
+                (_, Some(o), _) => ReplayFrom::parse_offset(&o)?,
+                (_, _, Some(t)) => {
+                    let at = humantime::parse_rfc3339_weak(&t).with_context(|| format!("--from-time {t:?} is not RFC 3339"))?;
+                    ReplayFrom::Time(at.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64)
+                }
+                _ => anyhow::bail!("give --from-beginning, --from-offset P:O or --from-time RFC3339"),
+            };
+            let settings = primary::kafka_settings(&config.kafka);
+            let positions = tokio::task::spawn_blocking(move || replay::reposition(&settings, &from)).await??;
+            println!("consumer group {:?} will re-read from {}", config.kafka.group_id, positions.join(", "));
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {

@@ -46,6 +46,15 @@ impl DbKind {
             DbKind::Sqlite => include_str!("../sql/sqlite/seafile-core.sql"),
         }
     }
+
+    /// seaf-backup's own state table for this kind of database (`schemas/sql/`).
+    pub(crate) fn state_schema(self) -> &'static str {
+        match self {
+            DbKind::MySql => include_str!("../../../schemas/sql/mysql/seaf-backup-state.sql"),
+            DbKind::Postgres => include_str!("../../../schemas/sql/pgsql/seaf-backup-state.sql"),
+            DbKind::Sqlite => include_str!("../../../schemas/sql/sqlite/seaf-backup-state.sql"),
+        }
+    }
 }
 
 /// Why a database operation failed.
@@ -227,13 +236,57 @@ impl SeafileDb {
 
     /// Creates Seafile's core tables where missing (the real Seafile schema for this database).
     pub async fn create_core_tables(&self) -> Result<(), DbError> {
-        for stmt in split_statements(self.kind.core_schema()) {
-            sqlx::query(stmt)
-                .execute(&self.pool)
-                .await
-                .map_err(q("creating Seafile's core tables"))?;
+        self.run_schema(self.kind.core_schema(), "creating Seafile's core tables").await
+    }
+
+    pub(crate) async fn run_schema(&self, schema: &str, what: &'static str) -> Result<(), DbError> {
+        for stmt in split_statements(schema) {
+            sqlx::query(stmt).execute(&self.pool).await.map_err(q(what))?;
         }
         Ok(())
+    }
+
+    /// Runs one statement; returns the rows affected.
+    pub(crate) async fn execute(&self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<u64, DbError> {
+        let sql = self.sql(query);
+        let result = bind_all(sqlx::query(&sql), binds).execute(&self.pool).await.map_err(q(what))?;
+        Ok(result.rows_affected())
+    }
+
+    /// Runs a query and reads one text column of every row.
+    pub(crate) async fn fetch_texts(
+        &self,
+        what: &'static str,
+        query: &str,
+        binds: &[Bind<'_>],
+        column: &str,
+    ) -> Result<Vec<String>, DbError> {
+        let rows = self.fetch_rows(what, query, binds, &[column]).await?;
+        Ok(rows.into_iter().filter_map(|mut r| r.remove(0)).collect())
+    }
+
+    /// Runs a query and reads the named columns of every row as text (integers included).
+    pub(crate) async fn fetch_rows(
+        &self,
+        what: &'static str,
+        query: &str,
+        binds: &[Bind<'_>],
+        columns: &[&str],
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        let sql = self.sql(query);
+        let rows = bind_all(sqlx::query(&sql), binds).fetch_all(&self.pool).await.map_err(q(what))?;
+        rows.iter()
+            .map(|row| {
+                columns
+                    .iter()
+                    .map(|c| match get_i64(row, c) {
+                        Ok(Some(i)) => Ok(Some(i.to_string())),
+                        _ => opt_text(row, c),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(q(what))
+            })
+            .collect()
     }
 
     /// The head (`master` branch) of every library.
@@ -456,18 +509,21 @@ pub struct DbTransaction {
 }
 
 impl DbTransaction {
-    async fn exec(&mut self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<(), DbError> {
+    pub(crate) async fn exec(&mut self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<(), DbError> {
         let sql = self.db.sql(query);
-        let mut qry = sqlx::query(&sql);
-        for b in binds {
-            qry = match b {
-                Bind::Text(s) => qry.bind(s.to_string()),
-                Bind::OptText(s) => qry.bind(s.map(str::to_string)),
-                Bind::OptInt(i) => qry.bind(*i),
-            };
-        }
-        qry.execute(&mut *self.tx).await.map_err(q(what))?;
+        bind_all(sqlx::query(&sql), binds).execute(&mut *self.tx).await.map_err(q(what))?;
         Ok(())
+    }
+
+    /// Deletes one library's live rows.
+    pub(crate) async fn delete_repo_rows(&mut self, repo: &RepoId) -> Result<(), DbError> {
+        let id = repo.as_str();
+        for table in ["Repo", "RepoHead", "RepoInfo", "RepoOwner", "VirtualRepo", "RepoStorageId"] {
+            let sql = format!("DELETE FROM {table} WHERE repo_id = ?");
+            self.exec("removing library rows", &sql, &[Bind::Text(id)]).await?;
+        }
+        self.exec("removing Branch", "DELETE FROM Branch WHERE repo_id = ? AND name = ?", &[Bind::Text(id), Bind::Text(MASTER)])
+            .await
     }
 
     /// Replaces all rows of one library: Repo, Branch (master), RepoHead, RepoInfo, RepoOwner,
@@ -477,23 +533,7 @@ impl DbTransaction {
         use Bind::*;
         let id = r.repo_id.as_str();
         let head = r.head.to_hex();
-        for table in [
-            "Repo",
-            "RepoHead",
-            "RepoInfo",
-            "RepoOwner",
-            "VirtualRepo",
-            "RepoStorageId",
-        ] {
-            let sql = format!("DELETE FROM {table} WHERE repo_id = ?");
-            self.exec("replacing library rows", &sql, &[Text(id)]).await?;
-        }
-        self.exec(
-            "replacing Branch",
-            "DELETE FROM Branch WHERE repo_id = ? AND name = ?",
-            &[Text(id), Text(MASTER)],
-        )
-        .await?;
+        self.delete_repo_rows(&r.repo_id).await?;
         self.exec("writing Repo", "INSERT INTO Repo (repo_id) VALUES (?)", &[Text(id)])
             .await?;
         self.exec(
@@ -589,10 +629,27 @@ impl DbTransaction {
     }
 }
 
-enum Bind<'a> {
+/// A value bound to a `?` placeholder.
+pub(crate) enum Bind<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
+    Int(i64),
     OptInt(Option<i64>),
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    binds: &[Bind<'_>],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for b in binds {
+        query = match b {
+            Bind::Text(s) => query.bind(s.to_string()),
+            Bind::OptText(s) => query.bind(s.map(str::to_string)),
+            Bind::Int(i) => query.bind(*i),
+            Bind::OptInt(i) => query.bind(*i),
+        };
+    }
+    query
 }
 
 /// Splits a schema file into statements (`;` at a line end), dropping comments.

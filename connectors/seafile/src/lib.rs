@@ -10,6 +10,7 @@
 
 pub mod closure;
 pub mod commit;
+pub mod backup_state;
 pub mod db;
 pub mod fs;
 pub mod id;
@@ -19,6 +20,7 @@ pub mod store;
 
 pub use closure::{walk_closure, ClosureStats, ClosureVisitor, Defect, Problem, WalkOptions};
 pub use commit::{Commit, IdFormula};
+pub use backup_state::{RepoSyncState, SyncState};
 pub use db::{DbError, DbKind, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, VirtualRepo};
 pub use fs::{Dirent, FsObject, SeafDir, SeafFile};
 pub use id::{IdError, ObjectId, RepoId};

@@ -1,0 +1,124 @@
+//! The backup's consumer: every event becomes a durable `waiting` row before its offset is
+//! stored for commit.
+//!
+//! Offsets are stored (`enable.auto.offset.store=false`) only after the row is written, and
+//! librdkafka commits stored offsets periodically and synchronously when partitions are revoked
+//! or the consumer closes; so a crash redelivers events, never loses them. Undecodable messages
+//! are counted, logged with partition and offset, and skipped.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use seaf_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
+use seaf_kafka::rdkafka::message::Message;
+use seaf_kafka::{decode_message, Codec, KafkaSettings, LagContext, RepoUpdateKind};
+use tokio::sync::Notify;
+
+use super::Backup;
+use crate::telemetry::Health;
+
+/// Builds the group consumer with manual offset storage and subscribes it.
+pub fn subscribe(settings: &KafkaSettings) -> anyhow::Result<StreamConsumer<LagContext>> {
+    let mut config = settings.consumer_config()?;
+    config.set("enable.auto.commit", "true");
+    config.set("auto.commit.interval.ms", "1000");
+    config.set("enable.auto.offset.store", "false");
+    let consumer: StreamConsumer<LagContext> = config.create_with_context(LagContext::default())?;
+    consumer.subscribe(&[&settings.topic])?;
+    Ok(consumer)
+}
+
+/// Consumes until the process ends, reconnecting after errors.
+pub async fn run(settings: KafkaSettings, codec: Codec, backup: Backup, wake: Arc<Notify>, health: Health) {
+    loop {
+        if let Err(e) = seaf_kafka::ensure_topic(&settings).await {
+            health.failed("broker", &e);
+            tracing::warn!(error = %e, "cannot reach the topic yet; retrying");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            continue;
+        }
+        let consumer = match subscribe(&settings) {
+            Ok(c) => c,
+            Err(e) => {
+                health.failed("broker", format!("{e:#}"));
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        consume(&consumer, &settings, &codec, &backup, &wake, &health).await;
+    }
+}
+
+async fn consume(
+    consumer: &StreamConsumer<LagContext>,
+    settings: &KafkaSettings,
+    codec: &Codec,
+    backup: &Backup,
+    wake: &Notify,
+    health: &Health,
+) {
+    let mut lag_published = std::time::Instant::now();
+    loop {
+        let message = match tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
+            Err(_) => {
+                publish_lag(consumer, &settings.topic);
+                continue;
+            }
+            Ok(Err(e)) => {
+                health.failed("broker", &e);
+                tracing::warn!(error = %e, "consumer error");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Ok(Ok(m)) => m,
+        };
+        health.ok("broker");
+        let (partition, offset) = (message.partition(), message.offset());
+        match decode_message(codec, &message) {
+            Ok(event) => {
+                let age = SystemTime::now().duration_since(event.detected_at).unwrap_or_default();
+                metrics::gauge!("seaf_backup_seconds_behind_primary").set(age.as_secs_f64());
+                match (event.kind, event.repo_id) {
+                    (RepoUpdateKind::Heartbeat, _) | (_, None) => {
+                        metrics::counter!("seaf_backup_events_total", "result" => "heartbeat").increment(1);
+                    }
+                    (_, Some(repo)) => {
+                        // Durable before the offset may be committed; retried until the database answers.
+                        loop {
+                            match backup.db.mark_waiting(&repo).await {
+                                Ok(()) => break,
+                                Err(e) => {
+                                    health.failed("database", &e);
+                                    tracing::warn!(error = %e, "cannot record pending work; retrying");
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                }
+                            }
+                        }
+                        metrics::counter!("seaf_backup_events_total", "result" => "queued").increment(1);
+                        wake.notify_one();
+                    }
+                }
+            }
+            Err(e) => {
+                metrics::counter!("seaf_backup_events_total", "result" => "undecodable").increment(1);
+                tracing::warn!(partition, offset, error = %e, "skipping an undecodable message");
+            }
+        }
+        if let Err(e) = consumer.store_offset_from_message(&message) {
+            tracing::warn!(partition, offset, error = %e, "cannot store the offset; the event will be redelivered");
+        }
+        if lag_published.elapsed() > Duration::from_secs(5) {
+            publish_lag(consumer, &settings.topic);
+            lag_published = std::time::Instant::now();
+        }
+    }
+}
+
+fn publish_lag(consumer: &StreamConsumer<LagContext>, topic: &str) {
+    for p in consumer.context().consumer_lag() {
+        if p.topic == topic {
+            metrics::gauge!("seaf_backup_consumer_lag", "topic" => p.topic.clone(), "partition" => p.partition.to_string())
+                .set(p.lag as f64);
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The backup role: turn the topic into a consistent, full-history Seafile backup.
+//!
+//! Three loops share the backup database:
+//! - the **consumer** reads `RepoUpdate` events and records each library as `waiting` (durable)
+//!   before its offset may be committed, so a crash redelivers and never loses;
+//! - the **workers** take waiting libraries under a lease (one worker of one process per
+//!   library), pull the primary's *current* head with [`sync::sync_objects`], then move the head
+//!   and record the state in one transaction;
+//! - the **full scan** compares every head with the primary every `sync_poll_interval` (and at
+//!   start) and marks the differences waiting, catching whatever the log missed.
+//!
+//! Because the worker always syncs the primary's current head, a stale, duplicated or replayed
+//! event costs one metadata request and changes nothing.
+
+pub mod client;
+pub mod consumer;
+pub mod replay;
+pub mod status;
+pub mod sync;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, RepoRecord, RepoStores, SeafileDb, SyncState};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::config::Config;
+use crate::telemetry::{self, Health};
+use client::PrimaryClient;
+use sync::{SyncError, SyncOptions, SyncReport};
+
+/// A lease lasts this long and is renewed at a third of it while a sync runs.
+const LEASE_MS: i64 = 60_000;
+
+/// What syncing one library came to.
+#[derive(Debug)]
+pub enum SyncOutcome {
+    /// The backup already had the primary's head.
+    NoOp,
+    /// New objects were written and the head moved.
+    Applied { head: ObjectId, report: SyncReport, old_head: Option<ObjectId> },
+    /// The primary no longer has the library; the backup keeps its data.
+    Deleted,
+    /// Another worker holds the library's lease.
+    Busy,
+}
+
+/// Everything a backup process works with.
+#[derive(Clone)]
+pub struct Backup {
+    pub db: SeafileDb,
+    pub store: ObjectStore,
+    pub primary: PrimaryClient,
+    /// This process's name in leases.
+    pub owner: String,
+}
+
+impl Backup {
+    /// Connects to the backup database (creating Seafile's core tables and the state table if
+    /// missing) and prepares the primary client.
+    pub async fn open(config: &Config) -> anyhow::Result<Backup> {
+        let b = config.backup()?;
+        let primary_url = b.primary_url.as_deref().with_context(|| {
+            format!("{}: missing key `primary_url` in [backup] (or in seafile.conf's [backup])", config.source)
+        })?;
+        std::fs::create_dir_all(b.seafile_data_dir.join("storage")).with_context(|| {
+            format!("cannot create {}/storage ([backup] seafile_data_dir)", b.seafile_data_dir.display())
+        })?;
+        let db = SeafileDb::connect_with(&b.database_url, (b.workers as u32 + 4).max(4))
+            .await
+            .with_context(|| format!("{}: [backup] database_url", config.source))?;
+        db.create_core_tables().await?;
+        db.create_state_tables().await?;
+        let owner = format!(
+            "{}:{}:{}",
+            std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim(),
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Ok(Backup {
+            db,
+            store: ObjectStore::new(&b.seafile_data_dir),
+            primary: PrimaryClient::new(primary_url, config.sync_token()?)?,
+            owner,
+        })
+    }
+
+    /// Syncs one library to the primary's current head.
+    pub async fn sync_library(
+        &self,
+        repo: RepoId,
+        options: SyncOptions,
+        progress: sync::Progress<'_>,
+    ) -> anyhow::Result<SyncOutcome> {
+        if !self.db.try_lock(&repo, &self.owner, LEASE_MS).await? {
+            return Ok(SyncOutcome::Busy);
+        }
+        let renew = {
+            let (db, owner) = (self.db.clone(), self.owner.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(LEASE_MS as u64 / 3)).await;
+                    if !matches!(db.renew_lock(&repo, &owner, LEASE_MS).await, Ok(true)) {
+                        return;
+                    }
+                }
+            })
+        };
+        let started = Instant::now();
+        let result = self.sync_locked(repo, options, progress).await;
+        renew.abort();
+        match &result {
+            Ok(SyncOutcome::Applied { .. }) | Ok(SyncOutcome::NoOp) | Ok(SyncOutcome::Deleted) => {
+                metrics::histogram!("seaf_backup_repo_sync_seconds").record(started.elapsed().as_secs_f64());
+            }
+            Ok(SyncOutcome::Busy) => {}
+            Err(e) => {
+                let message = format!("{e:#}");
+                let transient = e.downcast_ref::<SyncError>().is_some_and(|s| matches!(s, SyncError::Remote(_)));
+                if transient {
+                    // The primary is away: back to waiting, retried by the workers.
+                    self.db.release(&repo, &self.owner, SyncState::Waiting).await?;
+                } else {
+                    self.db.fail_sync(&repo, &self.owner, &message).await?;
+                }
+            }
+        }
+        result
+    }
+
+    async fn sync_locked(&self, repo: RepoId, options: SyncOptions, progress: sync::Progress<'_>) -> anyhow::Result<SyncOutcome> {
+        let Some(meta) = self.primary.metadata(&repo).await.map_err(SyncError::Remote)? else {
+            let mut tx = self.db.begin().await?;
+            tx.mark_deleted(&repo, &self.owner).await?;
+            tx.commit().await?;
+            tracing::info!(%repo, "library deleted on the primary; its backup is kept");
+            return Ok(SyncOutcome::Deleted);
+        };
+        let stores = RepoStores::new(repo, meta.virtual_repo.as_ref().map(|v| v.origin_repo));
+        let local_head = self.db.head(&repo).await?;
+        let head = meta.head;
+        if local_head == Some(head) && self.store.exists(ObjectKind::Commit, &repo, &head)? {
+            self.db.release(&repo, &self.owner, SyncState::Synced).await?;
+            return Ok(SyncOutcome::NoOp);
+        }
+        let remote = self.primary.library(repo);
+        let report = sync::sync_objects(&remote, &self.store, stores, head, options, progress).await?;
+        // A head that does not descend from the old one: the primary ran seaf-fsck (or reset).
+        // History is kept; the old head is recorded.
+        let old_head = match local_head {
+            Some(old) if old != head && !self.is_ancestor(&repo, &old, &head)? => {
+                tracing::warn!(%repo, %old, new = %head, "the primary moved the head backwards or elsewhere; keeping all history");
+                Some(old)
+            }
+            _ => None,
+        };
+        let mut tx = self.db.begin().await?;
+        tx.write_repo(&RepoRecord::from(meta)).await?;
+        tx.finish_sync(&repo, &self.owner, &head, old_head.as_ref()).await?;
+        tx.commit().await?;
+        Ok(SyncOutcome::Applied { head, report, old_head })
+    }
+
+    /// Whether `ancestor` is in the local history of `head` (both present, by the invariant).
+    fn is_ancestor(&self, repo: &RepoId, ancestor: &ObjectId, head: &ObjectId) -> anyhow::Result<bool> {
+        let mut seen = HashSet::new();
+        let mut stack = vec![*head];
+        while let Some(id) = stack.pop() {
+            if id == *ancestor {
+                return Ok(true);
+            }
+            if !seen.insert(id) {
+                continue;
+            }
+            let Ok(bytes) = self.store.read(ObjectKind::Commit, repo, &id) else { continue };
+            if let Ok(c) = Commit::parse(&bytes) {
+                stack.extend(c.parents());
+            }
+        }
+        Ok(false)
+    }
+
+    /// Compares every library with the primary and marks the differences waiting. Returns how
+    /// many were marked.
+    pub async fn full_scan(&self) -> anyhow::Result<usize> {
+        let started = Instant::now();
+        let primary: HashMap<RepoId, ObjectId> = self.primary.all_heads().await.map_err(SyncError::Remote)?.into_iter().collect();
+        let local: HashMap<RepoId, ObjectId> = self.db.heads().await?.into_iter().collect();
+        let states: HashMap<RepoId, SyncState> =
+            self.db.sync_states().await?.into_iter().map(|s| (s.repo_id, s.state)).collect();
+        let mut marked = 0;
+        for (repo, head) in &primary {
+            if local.get(repo) != Some(head) {
+                self.db.mark_waiting(repo).await?;
+                marked += 1;
+            }
+        }
+        for repo in local.keys() {
+            if !primary.contains_key(repo) && states.get(repo) != Some(&SyncState::Deleted) {
+                self.db.mark_waiting(repo).await?;
+                marked += 1;
+            }
+        }
+        metrics::gauge!("seaf_backup_full_scan_seconds").set(started.elapsed().as_secs_f64());
+        tracing::info!(libraries = primary.len(), marked, took = ?started.elapsed(), "full scan done");
+        Ok(marked)
+    }
+}
+
+/// Runs the backup role until the process is stopped.
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let settings = config.backup()?.clone();
+    let prometheus = telemetry::install_recorder()?;
+    let health = Health::default();
+    health.register("broker", Duration::from_secs(60));
+    health.register("primary", Duration::from_secs(60));
+    health.register("database", Duration::from_secs(60));
+    let metrics_addr = telemetry::serve(&settings.metrics_listen, prometheus, health.clone()).await?;
+    let backup = Backup::open(config).await?;
+    backup.store.sweep_temp_files()?;
+    let wake = Arc::new(Notify::new());
+    tracing::info!(metrics = %metrics_addr, owner = %backup.owner, "backup started");
+
+    let kafka = crate::primary::kafka_settings(&config.kafka);
+    let codec = crate::primary::codec(&config.kafka).await?;
+    tokio::spawn(consumer::run(kafka, codec, backup.clone(), wake.clone(), health.clone()));
+    tokio::spawn(scan_loop(backup.clone(), settings.sync_poll_interval, wake.clone(), health.clone()));
+    tokio::spawn(state_gauges(backup.db.clone()));
+    let workers = tokio::spawn(worker_loop(backup.clone(), settings.workers.max(1), wake, health));
+    tokio::select! {
+        _ = crate::primary::shutdown_signal() => tracing::info!("stopping"),
+        r = workers => r?,
+    }
+    Ok(())
+}
+
+/// Takes waiting libraries and syncs them, `workers` at a time.
+async fn worker_loop(backup: Backup, workers: usize, wake: Arc<Notify>, health: Health) {
+    let permits = Arc::new(Semaphore::new(workers));
+    let active: Arc<std::sync::Mutex<HashSet<RepoId>>> = Arc::default();
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let ready = match backup.db.ready_to_sync(workers as u32 * 4).await {
+            Ok(r) => {
+                health.ok("database");
+                r
+            }
+            Err(e) => {
+                health.failed("database", &e);
+                tracing::warn!(error = %e, "cannot read the sync queue");
+                Vec::new()
+            }
+        };
+        let mut started = 0;
+        for repo in ready {
+            if !active.lock().expect("active lock").insert(repo) {
+                continue;
+            }
+            let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+            started += 1;
+            let (backup, active, health, wake) = (backup.clone(), active.clone(), health.clone(), wake.clone());
+            tokio::spawn(async move {
+                let quiet = |_: &str, _: u64| {};
+                let result = backup.sync_library(repo, SyncOptions::default(), &quiet).await;
+                record_outcome(&repo, &result, &health);
+                active.lock().expect("active lock").remove(&repo);
+                drop(permit);
+                wake.notify_one();
+            });
+        }
+        if started == 0 {
+            // Nothing to do: wait for the consumer or a finished sync, or look again shortly
+            // (other processes share the queue).
+            let _ = tokio::time::timeout(backoff, wake.notified()).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        } else {
+            backoff = Duration::from_millis(200);
+        }
+    }
+}
+
+fn record_outcome(repo: &RepoId, result: &anyhow::Result<SyncOutcome>, health: &Health) {
+    let label = match result {
+        Ok(SyncOutcome::NoOp) => "no_op",
+        Ok(SyncOutcome::Applied { head, report, old_head }) => {
+            tracing::info!(%repo, %head, objects = report.objects(), bytes = report.bytes, old_head = ?old_head, "synced");
+            "applied"
+        }
+        Ok(SyncOutcome::Deleted) => "deleted",
+        Ok(SyncOutcome::Busy) => return,
+        Err(e) => {
+            if e.downcast_ref::<SyncError>().is_some_and(|s| matches!(s, SyncError::Remote(_))) {
+                health.failed("primary", e);
+            }
+            tracing::warn!(%repo, error = %format!("{e:#}"), "sync failed");
+            "failed"
+        }
+    };
+    if !matches!(result, Err(_)) {
+        health.ok("primary");
+    }
+    metrics::counter!("seaf_backup_syncs_total", "result" => label).increment(1);
+}
+
+/// A full scan at start and every `period`.
+async fn scan_loop(backup: Backup, period: Duration, wake: Arc<Notify>, health: Health) {
+    loop {
+        match backup.full_scan().await {
+            Ok(marked) => {
+                health.ok("primary");
+                if marked > 0 {
+                    wake.notify_one();
+                }
+                tokio::time::sleep(period).await;
+            }
+            Err(e) => {
+                health.failed("primary", &e);
+                tracing::warn!(error = %format!("{e:#}"), "full scan failed; retrying in 30 s");
+                tokio::time::sleep(Duration::from_secs(30).min(period)).await;
+            }
+        }
+    }
+}
+
+/// Keeps `seaf_backup_repos{state}` current.
+async fn state_gauges(db: SeafileDb) {
+    loop {
+        if let Ok(states) = db.sync_states().await {
+            for state in SyncState::ALL {
+                let n = states.iter().filter(|s| s.state == state).count();
+                metrics::gauge!("seaf_backup_repos", "state" => state.as_str()).set(n as f64);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
