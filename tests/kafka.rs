@@ -42,14 +42,21 @@ fn settings(broker: &Broker, topic: &str) -> KafkaSettings {
 
 /// `per_repo` successive updates of each of `repos` libraries, interleaved across libraries.
 fn history(repos: usize, per_repo: usize) -> Vec<RepoUpdate> {
-    let ids: Vec<RepoId> =
-        (0..repos).map(|r| RepoId::parse(&format!("{r:08x}-1b2c-4d3e-8f40-5a6b7c8d9e0f")).unwrap()).collect();
+    let ids: Vec<RepoId> = (0..repos)
+        .map(|r| RepoId::parse(&format!("{r:08x}-1b2c-4d3e-8f40-5a6b7c8d9e0f")).unwrap())
+        .collect();
     let mut heads: Vec<Option<ObjectId>> = vec![None; repos];
     let mut out = Vec::new();
     for i in 0..per_repo {
         for (r, repo) in ids.iter().enumerate() {
             let head = ObjectId::hash_of(format!("{r}/{i}").as_bytes());
-            out.push(RepoUpdate::update(*repo, head, heads[r], "primary-1", DetectionSource::Poll));
+            out.push(RepoUpdate::update(
+                *repo,
+                head,
+                heads[r],
+                "primary-1",
+                DetectionSource::Poll,
+            ));
             heads[r] = Some(head);
         }
     }
@@ -60,7 +67,10 @@ async fn next<'c>(consumer: &'c EventConsumer, broker: &Broker, what: &str) -> B
     match tokio::time::timeout(RECEIVE_TIMEOUT, consumer.recv()).await {
         Ok(Ok(message)) => message,
         Ok(Err(e)) => panic!("{what}: consumer error: {e}\n--- tansu log ---\n{}", broker.log_tail()),
-        Err(_) => panic!("{what}: no message within {RECEIVE_TIMEOUT:?}\n--- tansu log ---\n{}", broker.log_tail()),
+        Err(_) => panic!(
+            "{what}: no message within {RECEIVE_TIMEOUT:?}\n--- tansu log ---\n{}",
+            broker.log_tail()
+        ),
     }
 }
 
@@ -75,7 +85,9 @@ fn committed(s: &KafkaSettings) -> BTreeMap<i32, i64> {
     for p in 0..PARTITIONS {
         tpl.add_partition(&s.topic, p);
     }
-    let tpl = inspector(s).committed_offsets(tpl, Duration::from_secs(30)).expect("fetch committed offsets");
+    let tpl = inspector(s)
+        .committed_offsets(tpl, Duration::from_secs(30))
+        .expect("fetch committed offsets");
     tpl.elements()
         .iter()
         .filter_map(|e| match e.offset() {
@@ -89,7 +101,14 @@ fn committed(s: &KafkaSettings) -> BTreeMap<i32, i64> {
 fn high_watermarks(s: &KafkaSettings) -> BTreeMap<i32, i64> {
     let c = inspector(s);
     (0..PARTITIONS)
-        .map(|p| (p, c.fetch_watermarks(&s.topic, p, Duration::from_secs(30)).expect("watermarks").1))
+        .map(|p| {
+            (
+                p,
+                c.fetch_watermarks(&s.topic, p, Duration::from_secs(30))
+                    .expect("watermarks")
+                    .1,
+            )
+        })
         .collect()
 }
 
@@ -142,7 +161,10 @@ async fn ensure_topic_creates_once_and_tolerates_races() {
     // Settings only apply to a topic seaf-backup creates.
     let mut more = s.clone();
     more.partitions = 5;
-    assert_eq!(ensure_topic(&more).await.unwrap(), TopicStatus::Existed { partitions: 3 });
+    assert_eq!(
+        ensure_topic(&more).await.unwrap(),
+        TopicStatus::Existed { partitions: 3 }
+    );
 
     // Two processes starting at once: both succeed, the topic is created once.
     let plain = settings(&broker, "not-compacted");
@@ -166,7 +188,10 @@ async fn a_group_resumes_after_its_committed_offsets_across_a_broker_restart() {
     let producer = EventProducer::new(&s, codec.clone()).unwrap();
     let mut partition_of_key = BTreeMap::new();
     for e in &events[..total / 2] {
-        let published = producer.publish(e).await.unwrap_or_else(|err| panic!("{err}\n{}", broker.log_tail()));
+        let published = producer
+            .publish(e)
+            .await
+            .unwrap_or_else(|err| panic!("{err}\n{}", broker.log_tail()));
         let first = *partition_of_key.entry(e.key()).or_insert(published.partition);
         assert_eq!(first, published.partition, "{} changed partition", e.key());
     }
@@ -178,10 +203,18 @@ async fn a_group_resumes_after_its_committed_offsets_across_a_broker_restart() {
         in_flight.push(producer.inner().send_result(record).map_err(|(e, _)| e).expect("queue"));
     }
     for delivery in in_flight {
-        delivery.await.expect("delivery future").map_err(|(e, _)| e).expect("delivered");
+        delivery
+            .await
+            .expect("delivery future")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
     }
     let high = high_watermarks(&s);
-    assert_eq!(high.values().sum::<i64>(), total as i64, "exactly {total} messages, no duplicates: {high:?}");
+    assert_eq!(
+        high.values().sum::<i64>(),
+        total as i64,
+        "exactly {total} messages, no duplicates: {high:?}"
+    );
 
     // Consumer A hands on (and commits, one by one) the first 25 events it gets, then stops.
     let handed_on = 25;
@@ -196,10 +229,18 @@ async fn a_group_resumes_after_its_committed_offsets_across_a_broker_restart() {
         }
         // Dropping A closes it: it leaves the group.
     }
-    assert_eq!(committed(&s), committed_by_a, "committed offsets as the broker reports them");
+    assert_eq!(
+        committed(&s),
+        committed_by_a,
+        "committed offsets as the broker reports them"
+    );
 
     broker.restart();
-    assert_eq!(committed(&s), committed_by_a, "committed offsets after the broker restart");
+    assert_eq!(
+        committed(&s),
+        committed_by_a,
+        "committed offsets after the broker restart"
+    );
     assert_eq!(high_watermarks(&s), high, "messages after the broker restart");
 
     // Consumer B, same group: gets exactly what A did not commit, starting at the commits.
@@ -215,7 +256,11 @@ async fn a_group_resumes_after_its_committed_offsets_across_a_broker_restart() {
     for p in 0..PARTITIONS {
         let start = committed_by_a.get(&p).copied().unwrap_or(0);
         let want: Vec<i64> = (start..high[&p]).collect();
-        assert_eq!(got.get(&p).cloned().unwrap_or_default(), want, "partition {p}: B resumes at A's commit");
+        assert_eq!(
+            got.get(&p).cloned().unwrap_or_default(),
+            want,
+            "partition {p}: B resumes at A's commit"
+        );
     }
 
     // Lag, from librdkafka's statistics: what B has not committed yet...
@@ -227,7 +272,8 @@ async fn a_group_resumes_after_its_committed_offsets_across_a_broker_restart() {
     // ...and nothing once it has.
     let mut tpl = TopicPartitionList::new();
     for (p, offset) in to_commit {
-        tpl.add_partition_offset(&s.topic, p, Offset::Offset(offset + 1)).unwrap();
+        tpl.add_partition_offset(&s.topic, p, Offset::Offset(offset + 1))
+            .unwrap();
     }
     b.commit(&tpl, CommitMode::Sync).expect("commit B's offsets");
     wait_for_lag(&b, &broker, "after B commits", |lag| {
@@ -242,16 +288,15 @@ async fn a_group_resumes_after_its_committed_offsets_across_a_broker_restart() {
 }
 
 /// Polls B (to let librdkafka deliver statistics) until `ok(lag per partition)`.
-async fn wait_for_lag(
-    consumer: &EventConsumer,
-    broker: &Broker,
-    what: &str,
-    ok: impl Fn(&BTreeMap<i32, i64>) -> bool,
-) {
+async fn wait_for_lag(consumer: &EventConsumer, broker: &Broker, what: &str, ok: impl Fn(&BTreeMap<i32, i64>) -> bool) {
     let deadline = Instant::now() + RECEIVE_TIMEOUT;
     loop {
-        let lag: BTreeMap<i32, i64> =
-            consumer.context().consumer_lag().into_iter().map(|l| (l.partition, l.lag)).collect();
+        let lag: BTreeMap<i32, i64> = consumer
+            .context()
+            .consumer_lag()
+            .into_iter()
+            .map(|l| (l.partition, l.lag))
+            .collect();
         if ok(&lag) {
             return;
         }
@@ -295,7 +340,11 @@ async fn acknowledged_events_survive_a_broker_crash_and_publishing_waits_out_an_
     events.push(late);
 
     let high = high_watermarks(&s);
-    assert_eq!(high.values().sum::<i64>(), events.len() as i64, "after kill -9 and restart: {high:?}");
+    assert_eq!(
+        high.values().sum::<i64>(),
+        events.len() as i64,
+        "after kill -9 and restart: {high:?}"
+    );
     let mut group = s.clone();
     group.group_id = "after-crash".into();
     let consumer = subscribe(&group).unwrap();
@@ -337,7 +386,10 @@ async fn a_compacted_topic_keeps_the_latest_event_of_every_library() {
     let mut seen: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut offsets = BTreeSet::new();
     let mut duplicates = 0;
-    while last_of_key.iter().any(|(k, last)| seen.get(k).and_then(|v| v.last()) != Some(last)) {
+    while last_of_key
+        .iter()
+        .any(|(k, last)| seen.get(k).and_then(|v| v.last()) != Some(last))
+    {
         let m = next(&consumer, &broker, &format!("compacted topic, seen {seen:?}")).await;
         if !offsets.insert((m.partition(), m.offset())) {
             duplicates += 1;
@@ -347,7 +399,10 @@ async fn a_compacted_topic_keeps_the_latest_event_of_every_library() {
         seen.entry(e.key()).or_default().push(position[&e.event_id]);
     }
     for (key, positions) in &seen {
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{key}: events out of order: {positions:?}");
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "{key}: events out of order: {positions:?}"
+        );
     }
     eprintln!(
         "compacted topic after restart: {} of {} events left, {duplicates} repeated deliveries",

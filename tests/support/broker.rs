@@ -27,12 +27,11 @@ pub fn tansu_bin() -> Option<PathBuf> {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let candidates = cargo_home
-        .map(|c| c.join("bin/tansu"))
-        .into_iter()
-        .chain(std::env::var_os("PATH").into_iter().flat_map(|p| {
-            std::env::split_paths(&p).map(|d| d.join("tansu")).collect::<Vec<_>>()
-        }));
+    let candidates = cargo_home.map(|c| c.join("bin/tansu")).into_iter().chain(
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).map(|d| d.join("tansu")).collect::<Vec<_>>()),
+    );
     candidates.into_iter().find(|p| p.is_file())
 }
 
@@ -52,12 +51,20 @@ impl Broker {
         let Some(bin) = tansu_bin() else {
             return crate::missing("the tansu Kafka broker (run scripts/broker.sh install)");
         };
-        let mut dir = tempfile::Builder::new().prefix("seaf-tansu-").tempdir().expect("temp dir for tansu");
+        let mut dir = tempfile::Builder::new()
+            .prefix("seaf-tansu-")
+            .tempdir()
+            .expect("temp dir for tansu");
         // A port can be taken between choosing and binding it: try a few.
         let mut last_failure = String::new();
         for _ in 0..5 {
             let port = free_port();
-            let mut broker = Broker { bin: bin.clone(), port, child: None, dir };
+            let mut broker = Broker {
+                bin: bin.clone(),
+                port,
+                child: None,
+                dir,
+            };
             match broker.spawn_and_wait() {
                 Ok(()) => return Some(broker),
                 Err(failure) => {
@@ -162,7 +169,10 @@ impl Broker {
         let addr = (Ipv4Addr::LOCALHOST, self.port);
         loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                return Err(format!("tansu exited with {status} during start-up; its log:\n{}", self.log_tail()));
+                return Err(format!(
+                    "tansu exited with {status} during start-up; its log:\n{}",
+                    self.log_tail()
+                ));
             }
             if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok() {
                 break;

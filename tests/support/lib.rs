@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use seaf_seafile::{FsObject, ObjectId, ObjectKind, ObjectStore, RepoStores, SeafFile};
 
+pub mod agent;
+pub mod broker;
 pub mod db;
+pub mod e2e;
 
 /// True under CI, where a missing service or fixture must fail the run.
 pub fn in_ci() -> bool {

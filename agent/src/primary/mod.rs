@@ -88,7 +88,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let api_addr = api::serve(&primary.listen, api::ApiState::new(store.clone(), db.clone(), &token)).await?;
 
     let settings = kafka_settings(&config.kafka);
-    let producer = Arc::new(EventProducer::new(&settings, codec(&config.kafka).await?)?);
+    let codec = codec(&config.kafka).await?;
+    let mut producer = Arc::new(EventProducer::new(&settings, codec.clone())?);
+    let mut failures_in_a_row = 0usize;
+    let mut producer_created = Instant::now();
     tokio::spawn(ensure_topic_until_done(settings.clone(), health.clone()));
 
     let state = PublishedState::new(&primary.state_dir, &settings.topic);
@@ -141,10 +144,21 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                         health.ok("broker");
                         reconciler.acknowledged(d.repo, d.target);
                         dirty = true;
+                        failures_in_a_row = 0;
                     }
                     Err(e) => {
                         health.failed("broker", &e);
                         reconciler.failed(d.repo, d.target);
+                        failures_in_a_row += 1;
+                        // An idempotent producer can be left unusable by a broker that lost its
+                        // producer state (a restart without it): a new producer gets a new
+                        // producer id. Events are idempotent, so a duplicate is harmless.
+                        if failures_in_a_row >= 10 && producer_created.elapsed() > Duration::from_secs(5) {
+                            tracing::warn!("recreating the Kafka producer after {failures_in_a_row} failed deliveries in a row");
+                            producer = Arc::new(EventProducer::new(&settings, codec.clone())?);
+                            producer_created = Instant::now();
+                            failures_in_a_row = 0;
+                        }
                     }
                 }
             }

@@ -66,7 +66,10 @@ fn write_object(map: &Map<String, Value>, ns: Option<&str>, out: &mut String) ->
         // [PRIMITIVES], after [STRIP] removed logicalType and friends.
         p if PRIMITIVES.contains(&p) => out.push_str(&quote(p)),
         "record" | "error" | "enum" | "fixed" => {
-            let name = map.get("name").and_then(Value::as_str).ok_or(format!("a {ty} without a name"))?;
+            let name = map
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or(format!("a {ty} without a name"))?;
             let own_ns = map.get("namespace").and_then(Value::as_str).or(ns);
             let full = full_name(name, own_ns);
             // Names inside take the namespace of this type's full name.
@@ -86,13 +89,19 @@ fn write_object(map: &Map<String, Value>, ns: Option<&str>, out: &mut String) ->
                     out.push_str(&format!(",\"size\":{size}"));
                 }
                 _ => {
-                    let fields = map.get("fields").and_then(Value::as_array).ok_or("a record without fields")?;
+                    let fields = map
+                        .get("fields")
+                        .and_then(Value::as_array)
+                        .ok_or("a record without fields")?;
                     out.push_str(",\"fields\":[");
                     for (i, field) in fields.iter().enumerate() {
                         if i > 0 {
                             out.push(',');
                         }
-                        let name = field.get("name").and_then(Value::as_str).ok_or("a field without a name")?;
+                        let name = field
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .ok_or("a field without a name")?;
                         let field_type = field.get("type").ok_or("a field without a type")?;
                         out.push_str(&format!("{{\"name\":{},\"type\":", quote(name)));
                         write(field_type, inner_ns.as_deref(), out)?;
@@ -155,7 +164,11 @@ mod tests {
             (r#""null""#, r#""null""#, Some(7195948357588979594)),
             (r#"{"type":"null"}"#, r#""null""#, Some(7195948357588979594)),
             (r#""int""#, r#""int""#, Some(8247732601305521295)),
-            (r#"{"type":"fixed","name":"foo","size":15}"#, r#"{"name":"foo","type":"fixed","size":15}"#, Some(1756455273707447556)),
+            (
+                r#"{"type":"fixed","name":"foo","size":15}"#,
+                r#"{"name":"foo","type":"fixed","size":15}"#,
+                Some(1756455273707447556),
+            ),
             (
                 r#"{"type":"record","name":"foo","fields":[{"name":"f1","type":"boolean"}]}"#,
                 r#"{"name":"foo","type":"record","fields":[{"name":"f1","type":"boolean"}]}"#,

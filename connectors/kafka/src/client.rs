@@ -70,16 +70,29 @@ pub enum ClientError {
     #[error("kafka setting {setting}: {problem}")]
     BadSetting { setting: &'static str, problem: String },
     #[error("kafka.properties.{key} = {value:?} is not allowed: {reason}")]
-    ForbiddenProperty { key: String, value: String, reason: &'static str },
+    ForbiddenProperty {
+        key: String,
+        value: String,
+        reason: &'static str,
+    },
     #[error("invalid Kafka client configuration (check [kafka.properties]): {0}")]
     Config(KafkaError),
     #[error(
         "could not reach the Kafka brokers {brokers} within {timeout:?}: {detail}. Is the broker \
          running and kafka.brokers right (and, for a secured cluster, [kafka.properties])?"
     )]
-    Unreachable { brokers: String, timeout: Duration, detail: String },
+    Unreachable {
+        brokers: String,
+        timeout: Duration,
+        detail: String,
+    },
     #[error("could not create topic {topic:?} on {brokers}: {detail}{hint}")]
-    CreateTopic { topic: String, brokers: String, detail: String, hint: &'static str },
+    CreateTopic {
+        topic: String,
+        brokers: String,
+        detail: String,
+        hint: &'static str,
+    },
 }
 
 /// Properties that name something `KafkaSettings` already holds: one source of truth each.
@@ -87,7 +100,10 @@ const OWNED_BY_SETTINGS: &[(&str, &str)] = &[
     ("bootstrap.servers", "set kafka.brokers instead"),
     ("metadata.broker.list", "set kafka.brokers instead"),
     ("group.id", "set kafka.group_id instead"),
-    ("statistics.interval.ms", "it is set from the statistics interval setting"),
+    (
+        "statistics.interval.ms",
+        "it is set from the statistics interval setting",
+    ),
 ];
 
 /// A property that must keep our value: key, the values that keep the guarantee, why.
@@ -100,7 +116,11 @@ const PRODUCER_GUARANTEES: &[Guarantee] = &[
         &["true"],
         "seaf-backup's producer must be idempotent (no duplicated or reordered events on retry)",
     ),
-    ("acks", &["all", "-1"], "events must be on every in-sync replica before they count as published"),
+    (
+        "acks",
+        &["all", "-1"],
+        "events must be on every in-sync replica before they count as published",
+    ),
     (
         "request.required.acks",
         &["all", "-1"],
@@ -118,7 +138,11 @@ const CONSUMER_GUARANTEES: &[Guarantee] = &[(
 impl KafkaSettings {
     /// Settings with the given brokers and topic, defaults otherwise.
     pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
-        KafkaSettings { brokers: brokers.into(), topic: topic.into(), ..Default::default() }
+        KafkaSettings {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            ..Default::default()
+        }
     }
 
     /// Checks what librdkafka would only report late or obscurely.
@@ -131,11 +155,17 @@ impl KafkaSettings {
             || self.topic.len() > 249
             || self.topic == "."
             || self.topic == ".."
-            || !self.topic.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            || !self
+                .topic
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         {
             return bad(
                 "topic",
-                format!("{:?} is not a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)", self.topic),
+                format!(
+                    "{:?} is not a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)",
+                    self.topic
+                ),
             );
         }
         if self.group_id.is_empty() {
@@ -145,7 +175,10 @@ impl KafkaSettings {
             return bad("partitions", format!("{} (at least 1)", self.partitions));
         }
         if self.replication_factor < 1 {
-            return bad("replication_factor", format!("{} (at least 1)", self.replication_factor));
+            return bad(
+                "replication_factor",
+                format!("{} (at least 1)", self.replication_factor),
+            );
         }
         Ok(())
     }
@@ -159,11 +192,19 @@ impl KafkaSettings {
         for (key, value) in &self.properties {
             let key = key.trim();
             if let Some((_, reason)) = OWNED_BY_SETTINGS.iter().find(|(k, _)| *k == key) {
-                return Err(ClientError::ForbiddenProperty { key: key.into(), value: value.clone(), reason });
+                return Err(ClientError::ForbiddenProperty {
+                    key: key.into(),
+                    value: value.clone(),
+                    reason,
+                });
             }
             if let Some((_, allowed, reason)) = guarantees.iter().find(|(k, _, _)| *k == key) {
                 if !allowed.iter().any(|a| a.eq_ignore_ascii_case(value.trim())) {
-                    return Err(ClientError::ForbiddenProperty { key: key.into(), value: value.clone(), reason });
+                    return Err(ClientError::ForbiddenProperty {
+                        key: key.into(),
+                        value: value.clone(),
+                        reason,
+                    });
                 }
             }
         }
@@ -197,7 +238,10 @@ impl KafkaSettings {
         config.set("enable.auto.commit", "false");
         config.set("auto.offset.reset", "earliest");
         config.set("enable.partition.eof", "false");
-        config.set("statistics.interval.ms", self.statistics_interval.as_millis().to_string());
+        config.set(
+            "statistics.interval.ms",
+            self.statistics_interval.as_millis().to_string(),
+        );
         self.apply_properties(&mut config);
         Ok(config)
     }
@@ -237,11 +281,21 @@ pub async fn topic_partitions(settings: &KafkaSettings) -> Result<Option<usize>,
         metadata_partitions(&client, &owned, owned.timeout)
     })
     .await
-    .map_err(|e| unreachable(&settings.brokers, settings.timeout, format!("metadata task failed: {e}")))?
+    .map_err(|e| {
+        unreachable(
+            &settings.brokers,
+            settings.timeout,
+            format!("metadata task failed: {e}"),
+        )
+    })?
 }
 
 fn unreachable(brokers: &str, timeout: Duration, detail: impl Into<String>) -> ClientError {
-    ClientError::Unreachable { brokers: brokers.to_owned(), timeout, detail: detail.into() }
+    ClientError::Unreachable {
+        brokers: brokers.to_owned(),
+        timeout,
+        detail: detail.into(),
+    }
 }
 
 /// Blocking metadata request (librdkafka's is synchronous).
@@ -255,7 +309,11 @@ fn metadata_partitions(
         .fetch_metadata(Some(&settings.topic), timeout)
         .map_err(|e| unreachable(&settings.brokers, timeout, e.to_string()))?;
     if metadata.brokers().is_empty() {
-        return Err(unreachable(&settings.brokers, timeout, "the cluster reported no brokers"));
+        return Err(unreachable(
+            &settings.brokers,
+            timeout,
+            "the cluster reported no brokers",
+        ));
     }
     Ok(metadata
         .topics()
@@ -273,8 +331,7 @@ pub async fn ensure_topic(settings: &KafkaSettings) -> Result<TopicStatus, Clien
     if let Some(partitions) = topic_partitions(settings).await? {
         return Ok(TopicStatus::Existed { partitions });
     }
-    let admin: AdminClient<DefaultClientContext> =
-        settings.admin_config()?.create().map_err(ClientError::Config)?;
+    let admin: AdminClient<DefaultClientContext> = settings.admin_config()?.create().map_err(ClientError::Config)?;
     let mut topic = NewTopic::new(
         &settings.topic,
         settings.partitions,
@@ -321,7 +378,10 @@ pub async fn ensure_topic(settings: &KafkaSettings) -> Result<TopicStatus, Clien
         }
         if Instant::now() >= deadline {
             return Err(create_error(
-                format!("the brokers accepted it but did not report it within {:?}", settings.timeout),
+                format!(
+                    "the brokers accepted it but did not report it within {:?}",
+                    settings.timeout
+                ),
                 "",
             ));
         }
@@ -363,13 +423,21 @@ mod tests {
         assert_eq!(c.get("enable.idempotence"), Some("true"));
         assert_eq!(c.get("acks"), Some("-1"));
         assert_eq!(c.get("linger.ms"), Some("50"));
-        assert_eq!(c.get("message.timeout.ms"), Some("1000"), "user properties override defaults");
+        assert_eq!(
+            c.get("message.timeout.ms"),
+            Some("1000"),
+            "user properties override defaults"
+        );
         assert_eq!(c.get("bootstrap.servers"), Some("127.0.0.1:1"));
     }
 
     #[test]
     fn weakening_the_producer_is_an_error() {
-        for (k, v) in [("enable.idempotence", "false"), ("acks", "1"), ("request.required.acks", "0")] {
+        for (k, v) in [
+            ("enable.idempotence", "false"),
+            ("acks", "1"),
+            ("request.required.acks", "0"),
+        ] {
             let mut s = settings();
             s.properties.insert(k.into(), v.into());
             let err = s.producer_config().unwrap_err();
@@ -389,7 +457,11 @@ mod tests {
         assert_eq!(c.get("statistics.interval.ms"), Some("500"));
 
         s.properties.insert("enable.auto.commit".into(), "true".into());
-        assert!(s.consumer_config().unwrap_err().to_string().contains("enable.auto.commit"));
+        assert!(s
+            .consumer_config()
+            .unwrap_err()
+            .to_string()
+            .contains("enable.auto.commit"));
         // The producer does not care about a consumer property.
         assert!(s.producer_config().is_ok());
     }

@@ -25,8 +25,7 @@ use uuid::Uuid;
 
 use crate::canonical::{crc64_avro, parsing_canonical_form};
 use crate::event::{
-    millis_to_system_time, system_time_to_millis, ContractError, DetectionSource, RepoUpdate,
-    RepoUpdateKind,
+    millis_to_system_time, system_time_to_millis, ContractError, DetectionSource, RepoUpdate, RepoUpdateKind,
 };
 
 /// The schema, exactly as in `schemas/repo_update.avsc` (what gets registered).
@@ -58,7 +57,12 @@ fn parsed() -> &'static ParsedSchema {
         let canonical_form = parsing_canonical_form(SCHEMA_JSON).expect("schemas/repo_update.avsc is valid Avro");
         let fingerprint = crc64_avro(canonical_form.as_bytes()).to_le_bytes();
         let lenient_fingerprint = crc64_avro(schema.canonical_form().as_bytes()).to_le_bytes();
-        ParsedSchema { schema, canonical_form, fingerprint, lenient_fingerprint }
+        ParsedSchema {
+            schema,
+            canonical_form,
+            fingerprint,
+            lenient_fingerprint,
+        }
     })
 }
 
@@ -87,14 +91,18 @@ impl Codec {
     /// Writes single-object encoding. Reads it, and rejects Confluent-framed messages because
     /// there is no registered id to check them against.
     pub fn single_object() -> Self {
-        Codec { format: WireFormat::SingleObject }
+        Codec {
+            format: WireFormat::SingleObject,
+        }
     }
 
     /// Writes the Confluent wire format with `schema_id` (from
     /// [`crate::registry::SchemaRegistry::register`]). Reads it (for that id only) and
     /// single-object encoding.
     pub fn confluent(schema_id: u32) -> Self {
-        Codec { format: WireFormat::Confluent { schema_id } }
+        Codec {
+            format: WireFormat::Confluent { schema_id },
+        }
     }
 
     pub fn format(&self) -> WireFormat {
@@ -123,8 +131,8 @@ impl Codec {
     pub fn encode(&self, event: &RepoUpdate) -> Result<Vec<u8>, EncodeError> {
         event.check()?;
         let p = parsed();
-        let datum = apache_avro::to_avro_datum(&p.schema, to_value(event))
-            .map_err(|e| EncodeError::Avro(e.to_string()))?;
+        let datum =
+            apache_avro::to_avro_datum(&p.schema, to_value(event)).map_err(|e| EncodeError::Avro(e.to_string()))?;
         let mut out = Vec::with_capacity(SINGLE_OBJECT_HEADER_LEN + datum.len());
         match self.format {
             WireFormat::SingleObject => {
@@ -146,11 +154,13 @@ impl Codec {
         let datum = match bytes {
             [] => return Err(DecodeError::Empty),
             [0xC3, 0x01, ..] | [0xC3] => {
-                let header = bytes.get(..SINGLE_OBJECT_HEADER_LEN).ok_or(DecodeError::TruncatedHeader {
-                    format: "Avro single-object",
-                    len: bytes.len(),
-                    needed: SINGLE_OBJECT_HEADER_LEN,
-                })?;
+                let header = bytes
+                    .get(..SINGLE_OBJECT_HEADER_LEN)
+                    .ok_or(DecodeError::TruncatedHeader {
+                        format: "Avro single-object",
+                        len: bytes.len(),
+                        needed: SINGLE_OBJECT_HEADER_LEN,
+                    })?;
                 if header[2..] != p.fingerprint && header[2..] != p.lenient_fingerprint {
                     let mut found = [0u8; 8];
                     found.copy_from_slice(&header[2..]);
@@ -171,13 +181,21 @@ impl Codec {
                 match self.format {
                     WireFormat::Confluent { schema_id } if schema_id == found => {}
                     WireFormat::Confluent { schema_id } => {
-                        return Err(DecodeError::SchemaIdMismatch { found, expected: schema_id })
+                        return Err(DecodeError::SchemaIdMismatch {
+                            found,
+                            expected: schema_id,
+                        })
                     }
                     WireFormat::SingleObject => return Err(DecodeError::NoRegisteredSchemaId { found }),
                 }
                 &bytes[CONFLUENT_HEADER_LEN..]
             }
-            _ => return Err(DecodeError::NotAnEvent { len: bytes.len(), head: Head(bytes) .to_string() }),
+            _ => {
+                return Err(DecodeError::NotAnEvent {
+                    len: bytes.len(),
+                    head: Head(bytes).to_string(),
+                })
+            }
         };
         if datum.is_empty() {
             return Err(DecodeError::Truncated("the header is followed by no datum".into()));
@@ -227,7 +245,11 @@ pub enum DecodeError {
     )]
     NotAnEvent { len: usize, head: String },
     #[error("truncated {format} header: {len} bytes, at least {needed} needed")]
-    TruncatedHeader { format: &'static str, len: usize, needed: usize },
+    TruncatedHeader {
+        format: &'static str,
+        len: usize,
+        needed: usize,
+    },
     #[error(
         "written with an unknown schema: fingerprint {found:#018x}, this build reads \
          {expected:#018x} (schemas/repo_update.avsc). Upgrade seaf-backup here, or check what \
@@ -296,10 +318,16 @@ fn optional(s: Option<String>) -> Value {
 fn to_value(e: &RepoUpdate) -> Value {
     Value::Record(vec![
         ("event_id".into(), Value::String(e.event_id.hyphenated().to_string())),
-        ("kind".into(), Value::Enum(e.kind.index() as u32, e.kind.symbol().into())),
+        (
+            "kind".into(),
+            Value::Enum(e.kind.index() as u32, e.kind.symbol().into()),
+        ),
         ("repo_id".into(), optional(e.repo_id.map(|r| r.to_string()))),
         ("head_commit_id".into(), optional(e.head_commit_id.map(|c| c.to_hex()))),
-        ("previous_head_id".into(), optional(e.previous_head_id.map(|c| c.to_hex()))),
+        (
+            "previous_head_id".into(),
+            optional(e.previous_head_id.map(|c| c.to_hex())),
+        ),
         ("origin_node".into(), Value::String(e.origin_node.clone())),
         ("detected_at".into(), Value::TimestampMillis(e.detected_at_millis())),
         (
@@ -357,8 +385,7 @@ fn from_value(value: Value) -> Result<RepoUpdate, FromValueError> {
             },
             "detection_source" => {
                 let symbol = symbol("detection_source", v)?;
-                detection_source =
-                    Some(DetectionSource::from_symbol(&symbol).unwrap_or(DetectionSource::Poll));
+                detection_source = Some(DetectionSource::from_symbol(&symbol).unwrap_or(DetectionSource::Poll));
             }
             _ => {}
         }
@@ -366,9 +393,8 @@ fn from_value(value: Value) -> Result<RepoUpdate, FromValueError> {
     let missing = |field: &str| format!("the record has no field {field}");
     let event_id_text = event_id.ok_or_else(|| missing("event_id"))?;
     let kind = kind.ok_or_else(|| missing("kind"))?;
-    let contract = |field: &'static str, problem: String| {
-        FromValueError::Contract(ContractError { kind, field, problem })
-    };
+    let contract =
+        |field: &'static str, problem: String| FromValueError::Contract(ContractError { kind, field, problem });
     let event_id = Uuid::try_parse(&event_id_text)
         .map_err(|_| contract("event_id", format!("is not a UUID: {:?}", excerpt(&event_id_text))))?;
     let repo_id = repo_id
@@ -377,10 +403,10 @@ fn from_value(value: Value) -> Result<RepoUpdate, FromValueError> {
         .transpose()
         .map_err(|e| contract("repo_id", e.to_string()))?;
     let object = |field: &'static str, s: Option<Option<String>>| -> Result<Option<ObjectId>, FromValueError> {
-        Ok(s.ok_or_else(|| missing(field))?
+        s.ok_or_else(|| missing(field))?
             .map(|s| ObjectId::parse(&s))
             .transpose()
-            .map_err(|e| contract(field, e.to_string()))?)
+            .map_err(|e| contract(field, e.to_string()))
     };
     let head_commit_id = object("head_commit_id", head_commit_id)?;
     let previous_head_id = object("previous_head_id", previous_head_id)?;

@@ -67,10 +67,15 @@ pub enum DetectionSource {
 }
 
 impl DetectionSource {
-    pub(crate) const SYMBOLS: [&'static str; 6] =
-        ["SNAPSHOT", "POLL", "INOTIFY", "REDIS", "HEARTBEAT", "MANUAL"];
-    const ALL: [Self; 6] =
-        [Self::Snapshot, Self::Poll, Self::Inotify, Self::Redis, Self::Heartbeat, Self::Manual];
+    pub(crate) const SYMBOLS: [&'static str; 6] = ["SNAPSHOT", "POLL", "INOTIFY", "REDIS", "HEARTBEAT", "MANUAL"];
+    const ALL: [Self; 6] = [
+        Self::Snapshot,
+        Self::Poll,
+        Self::Inotify,
+        Self::Redis,
+        Self::Heartbeat,
+        Self::Manual,
+    ];
 
     /// The Avro symbol.
     pub fn symbol(self) -> &'static str {
@@ -198,7 +203,11 @@ impl RepoUpdate {
     pub fn check(&self) -> Result<(), ContractError> {
         use RepoUpdateKind::*;
         let broken = |field: &'static str, problem: &str| {
-            Err(ContractError { kind: self.kind, field, problem: problem.to_owned() })
+            Err(ContractError {
+                kind: self.kind,
+                field,
+                problem: problem.to_owned(),
+            })
         };
         if self.origin_node.is_empty() {
             return broken("origin_node", "is empty (every event names the primary that sent it)");
@@ -286,7 +295,11 @@ mod tests {
         e.head_commit_id = None;
         let err = e.check().unwrap_err();
         assert_eq!(err.field, "head_commit_id");
-        assert!(err.to_string().contains("UPDATE event out of contract: head_commit_id is missing"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("UPDATE event out of contract: head_commit_id is missing"),
+            "{err}"
+        );
 
         let mut h = RepoUpdate::heartbeat("p");
         h.repo_id = Some(repo());

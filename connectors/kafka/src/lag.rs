@@ -53,9 +53,14 @@ pub fn parse_consumer_lag(stats_json: &[u8]) -> Result<Vec<PartitionLag>, serde_
         .topics
         .into_iter()
         .flat_map(|(topic, t)| {
-            t.partitions.into_values().filter(|p| p.partition >= 0 && p.consumer_lag >= 0).map(
-                move |p| PartitionLag { topic: topic.clone(), partition: p.partition, lag: p.consumer_lag },
-            )
+            t.partitions
+                .into_values()
+                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                .map(move |p| PartitionLag {
+                    topic: topic.clone(),
+                    partition: p.partition,
+                    lag: p.consumer_lag,
+                })
         })
         .collect();
     out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
@@ -131,8 +136,16 @@ mod tests {
         assert_eq!(
             lag,
             vec![
-                PartitionLag { topic: t.clone(), partition: 0, lag: 0 },
-                PartitionLag { topic: t, partition: 1, lag: 3 },
+                PartitionLag {
+                    topic: t.clone(),
+                    partition: 0,
+                    lag: 0
+                },
+                PartitionLag {
+                    topic: t,
+                    partition: 1,
+                    lag: 3
+                },
             ]
         );
         assert!(parse_consumer_lag(br#"{"type": "producer"}"#).unwrap().is_empty());

@@ -25,7 +25,11 @@ pub enum PublishError {
     #[error(transparent)]
     Encode(#[from] EncodeError),
     #[error("publishing to topic {topic:?} on {brokers} failed: {detail}")]
-    Kafka { topic: String, brokers: String, detail: String },
+    Kafka {
+        topic: String,
+        brokers: String,
+        detail: String,
+    },
 }
 
 /// The primary's producer of [`RepoUpdate`] events.
@@ -58,7 +62,10 @@ impl EventProducer {
         let key = event.key();
         let record = FutureRecord::to(&self.topic).key(&key).payload(&payload);
         match self.producer.send(record, self.queue_timeout).await {
-            Ok(delivery) => Ok(Published { partition: delivery.partition, offset: delivery.offset }),
+            Ok(delivery) => Ok(Published {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
             Err((e, _)) => Err(PublishError::Kafka {
                 topic: self.topic.clone(),
                 brokers: self.brokers.clone(),

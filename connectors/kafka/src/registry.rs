@@ -41,7 +41,13 @@ pub enum RegistryError {
         "the schema registry at {url} refused schemas/repo_update.avsc for subject {subject:?}: \
          HTTP {status}{registry_message}. {hint}"
     )]
-    Refused { url: String, subject: String, status: u16, registry_message: String, hint: &'static str },
+    Refused {
+        url: String,
+        subject: String,
+        status: u16,
+        registry_message: String,
+        hint: &'static str,
+    },
     #[error("the schema registry at {url} answered something that is not a schema id ({detail}); is that URL really a schema registry?")]
     BadResponse { url: String, detail: String },
 }
@@ -54,7 +60,10 @@ impl SchemaRegistry {
     }
 
     pub fn with_timeout(url: &str, timeout: Duration) -> Result<Self, RegistryError> {
-        let bad = |reason: String| RegistryError::BadUrl { url: url.to_owned(), reason };
+        let bad = |reason: String| RegistryError::BadUrl {
+            url: url.to_owned(),
+            reason,
+        };
         let mut base = Url::parse(url).map_err(|e| bad(e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(bad(format!("scheme {:?} is not http or https", base.scheme())));
@@ -90,7 +99,10 @@ impl SchemaRegistry {
     pub async fn register(&self, subject: &str, schema_json: &str) -> Result<u32, RegistryError> {
         let mut url = self.base.clone();
         url.path_segments_mut()
-            .map_err(|()| RegistryError::BadUrl { url: self.url(), reason: "it cannot have a path".into() })?
+            .map_err(|()| RegistryError::BadUrl {
+                url: self.url(),
+                reason: "it cannot have a path".into(),
+            })?
             .pop_if_empty()
             .extend(["subjects", subject, "versions"]);
         let shown = redact(&url);
@@ -105,12 +117,15 @@ impl SchemaRegistry {
             .json(&serde_json::json!({ "schema": schema_json }))
             .send()
             .await
-            .map_err(|e| RegistryError::Unreachable { url: shown.clone(), detail: error_chain(&e) })?;
+            .map_err(|e| RegistryError::Unreachable {
+                url: shown.clone(),
+                detail: error_chain(&e),
+            })?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| RegistryError::Unreachable { url: shown.clone(), detail: error_chain(&e) })?;
+        let body = response.bytes().await.map_err(|e| RegistryError::Unreachable {
+            url: shown.clone(),
+            detail: error_chain(&e),
+        })?;
 
         if !status.is_success() {
             return Err(RegistryError::Refused {
@@ -125,10 +140,15 @@ impl SchemaRegistry {
         struct Registered {
             id: u32,
         }
-        serde_json::from_slice::<Registered>(&body).map(|r| r.id).map_err(|e| RegistryError::BadResponse {
-            url: shown,
-            detail: format!("{e}; body starts {:?}", String::from_utf8_lossy(&body[..body.len().min(120)])),
-        })
+        serde_json::from_slice::<Registered>(&body)
+            .map(|r| r.id)
+            .map_err(|e| RegistryError::BadResponse {
+                url: shown,
+                detail: format!(
+                    "{e}; body starts {:?}",
+                    String::from_utf8_lossy(&body[..body.len().min(120)])
+                ),
+            })
     }
 }
 
@@ -151,8 +171,14 @@ fn registry_message(body: &[u8]) -> String {
         message: Option<String>,
     }
     match serde_json::from_slice::<RegistryErrorBody>(body) {
-        Ok(RegistryErrorBody { message: Some(m), error_code: Some(c) }) => format!(": {m} (error code {c})"),
-        Ok(RegistryErrorBody { message: Some(m), error_code: None }) => format!(": {m}"),
+        Ok(RegistryErrorBody {
+            message: Some(m),
+            error_code: Some(c),
+        }) => format!(": {m} (error code {c})"),
+        Ok(RegistryErrorBody {
+            message: Some(m),
+            error_code: None,
+        }) => format!(": {m}"),
         _ if body.is_empty() => String::new(),
         _ => format!(": {:?}", String::from_utf8_lossy(&body[..body.len().min(200)])),
     }

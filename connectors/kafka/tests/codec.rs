@@ -82,7 +82,11 @@ fn canonical_form_and_fingerprint_follow_the_spec() {
     // Java's SchemaNormalization.parsingFingerprint64 (avro 1.8.2, the reference
     // implementation) gives the spec's; Python's avro 1.12.0 and apache-avro keep
     // {"type":"long"} for the timestamp and get another, which decoding also accepts.
-    assert_eq!(Codec::fingerprint(), 0x3d41_116e_6a79_26a4, "update the README if the schema changed");
+    assert_eq!(
+        Codec::fingerprint(),
+        0x3d41_116e_6a79_26a4,
+        "update the README if the schema changed"
+    );
     assert_eq!(Codec::lenient_fingerprint(), 0xa8bf_8a6f_96a1_d373);
 
     let bytes = Codec::single_object().encode(&update()).unwrap();
@@ -94,7 +98,11 @@ fn canonical_form_and_fingerprint_follow_the_spec() {
 fn every_field_of_the_schema_has_a_doc() {
     let schema: serde_json::Value = serde_json::from_str(SCHEMA_JSON).unwrap();
     for field in schema["fields"].as_array().unwrap() {
-        assert!(field["doc"].as_str().is_some_and(|d| !d.is_empty()), "{} has no doc", field["name"]);
+        assert!(
+            field["doc"].as_str().is_some_and(|d| !d.is_empty()),
+            "{} has no doc",
+            field["name"]
+        );
     }
 }
 
@@ -141,11 +149,17 @@ fn timestamps_keep_milliseconds_before_and_after_the_epoch() {
     for ms in [0u64, 1, 1_700_000_000_123] {
         let mut e = update();
         e.detected_at = UNIX_EPOCH + Duration::from_millis(ms);
-        assert_eq!(codec.decode(&codec.encode(&e).unwrap()).unwrap().detected_at, e.detected_at);
+        assert_eq!(
+            codec.decode(&codec.encode(&e).unwrap()).unwrap().detected_at,
+            e.detected_at
+        );
     }
     let mut e = update();
     e.detected_at = UNIX_EPOCH - Duration::from_millis(1500);
-    assert_eq!(codec.decode(&codec.encode(&e).unwrap()).unwrap().detected_at_millis(), -1500);
+    assert_eq!(
+        codec.decode(&codec.encode(&e).unwrap()).unwrap().detected_at_millis(),
+        -1500
+    );
     // Absurd timestamps from the wire: decoded or refused, never a panic.
     for ms in [i64::MAX, i64::MIN, i64::MIN + 1] {
         let bytes = raw_message(|f| set(f, "detected_at", Value::TimestampMillis(ms)));
@@ -183,11 +197,17 @@ fn framing_errors_say_what_was_found() {
     assert!(err.to_string().contains("7B 22 72 65 70 6F 5F 69 ..."), "{err}");
 
     let err = expect_err(&[0xC3], &so);
-    assert!(matches!(err, DecodeError::TruncatedHeader { len: 1, needed: 10, .. }), "{err:?}");
+    assert!(
+        matches!(err, DecodeError::TruncatedHeader { len: 1, needed: 10, .. }),
+        "{err:?}"
+    );
     let err = expect_err(&[0xC3, 0x01, 1, 2, 3], &so);
     assert!(matches!(err, DecodeError::TruncatedHeader { len: 5, .. }), "{err:?}");
     let err = expect_err(&[0x00, 0, 0], &Codec::confluent(1));
-    assert!(matches!(err, DecodeError::TruncatedHeader { len: 3, needed: 5, .. }), "{err:?}");
+    assert!(
+        matches!(err, DecodeError::TruncatedHeader { len: 3, needed: 5, .. }),
+        "{err:?}"
+    );
 
     let mut foreign = so.encode(&update()).unwrap();
     foreign[2] ^= 0xff;
@@ -209,7 +229,11 @@ fn every_truncation_of_a_valid_message_is_an_error() {
     for codec in [Codec::single_object(), Codec::confluent(9)] {
         for event in samples() {
             let bytes = codec.encode(&event).unwrap();
-            let header = if codec.format() == WireFormat::SingleObject { 10 } else { 5 };
+            let header = if codec.format() == WireFormat::SingleObject {
+                10
+            } else {
+                5
+            };
             for len in 0..bytes.len() {
                 let err = expect_err(&bytes[..len], &codec);
                 match len {
@@ -252,12 +276,27 @@ fn values_out_of_contract_are_rejected_with_the_field_named() {
     let so = Codec::single_object();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("repo_id", raw_message(|f| set(f, "repo_id", some("../../etc/passwd")))),
-        ("repo_id", raw_message(|f| set(f, "repo_id", some(&REPO.to_uppercase())))),
+        (
+            "repo_id",
+            raw_message(|f| set(f, "repo_id", some(&REPO.to_uppercase()))),
+        ),
         ("head_commit_id", raw_message(|f| set(f, "head_commit_id", some("abc")))),
-        ("previous_head_id", raw_message(|f| set(f, "previous_head_id", some(&"g".repeat(40))))),
-        ("event_id", raw_message(|f| set(f, "event_id", Value::String("not a uuid".into())))),
-        ("head_commit_id", raw_message(|f| set(f, "head_commit_id", Value::Union(0, Box::new(Value::Null))))),
-        ("origin_node", raw_message(|f| set(f, "origin_node", Value::String(String::new())))),
+        (
+            "previous_head_id",
+            raw_message(|f| set(f, "previous_head_id", some(&"g".repeat(40)))),
+        ),
+        (
+            "event_id",
+            raw_message(|f| set(f, "event_id", Value::String("not a uuid".into()))),
+        ),
+        (
+            "head_commit_id",
+            raw_message(|f| set(f, "head_commit_id", Value::Union(0, Box::new(Value::Null)))),
+        ),
+        (
+            "origin_node",
+            raw_message(|f| set(f, "origin_node", Value::String(String::new()))),
+        ),
         (
             "repo_id",
             raw_message(|f| {
@@ -302,12 +341,23 @@ impl Rng {
 
 #[test]
 fn never_panics_on_random_or_mangled_input() {
-    let mut rng = Rng(0x5eaf_bac0_0000_0001);
+    // SEAF_FUZZ_ITERATIONS=2000000 (and SEAF_FUZZ_SEED) for a longer hunt.
+    let iterations: usize = std::env::var("SEAF_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30_000);
+    let seed: u64 = std::env::var("SEAF_FUZZ_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0x5eaf_bac0_0000_0001);
+    let mut rng = Rng(seed | 1);
     let codecs = [Codec::single_object(), Codec::confluent(1)];
-    let valid: Vec<Vec<u8>> =
-        samples().iter().flat_map(|e| codecs.iter().map(|c| c.encode(e).unwrap())).collect();
+    let valid: Vec<Vec<u8>> = samples()
+        .iter()
+        .flat_map(|e| codecs.iter().map(|c| c.encode(e).unwrap()))
+        .collect();
     let mut decoded = 0;
-    for i in 0..30_000 {
+    for i in 0..iterations {
         let codec = &codecs[i % 2];
         let bytes = match i % 4 {
             // Pure noise.
@@ -350,7 +400,7 @@ fn never_panics_on_random_or_mangled_input() {
             decoded += 1;
         }
     }
-    eprintln!("{decoded} of 30000 mangled inputs still decoded (flipped bytes inside strings)");
+    eprintln!("{decoded} of {iterations} mangled inputs (seed {seed}) still decoded (flipped bytes inside strings)");
 }
 
 #[test]
@@ -366,7 +416,10 @@ fn ten_megabyte_messages() {
     // A length prefix that claims far more than is there.
     let mut huge_claim = so.encode(&update()).unwrap()[..10].to_vec();
     huge_claim.extend_from_slice(&[0xfe, 0xff, 0xff, 0xff, 0x0f]);
-    assert!(matches!(expect_err(&huge_claim, &so), DecodeError::Malformed(_) | DecodeError::Truncated(_)));
+    assert!(matches!(
+        expect_err(&huge_claim, &so),
+        DecodeError::Malformed(_) | DecodeError::Truncated(_)
+    ));
 
     // A valid 10 MB event round-trips.
     let mut big = update();

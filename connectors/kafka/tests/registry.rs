@@ -24,17 +24,31 @@ struct Registry {
 type Shared = Arc<Mutex<Registry>>;
 
 /// Follows the Confluent API: same schema under the same subject, same id.
-async fn register(State(state): State<Shared>, Path(subject): Path<String>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+async fn register(
+    State(state): State<Shared>,
+    Path(subject): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
     let mut state = state.lock().unwrap();
     state.last_auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());
     if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some(CONTENT_TYPE_V1) {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, r#"{"error_code":415,"message":"wrong content type"}"#.to_owned());
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            r#"{"error_code":415,"message":"wrong content type"}"#.to_owned(),
+        );
     }
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, r#"{"error_code":400,"message":"not json"}"#.to_owned());
+        return (
+            StatusCode::BAD_REQUEST,
+            r#"{"error_code":400,"message":"not json"}"#.to_owned(),
+        );
     };
     let Some(schema) = body["schema"].as_str() else {
-        return (StatusCode::UNPROCESSABLE_ENTITY, r#"{"error_code":42201,"message":"Invalid schema"}"#.to_owned());
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            r#"{"error_code":42201,"message":"Invalid schema"}"#.to_owned(),
+        );
     };
     let next = state.ids.len() as u32 + 7;
     let id = *state.ids.entry((subject, schema.to_owned())).or_insert(next);
@@ -49,7 +63,9 @@ async fn serve(router: Router) -> String {
 }
 
 fn registry_app(state: Shared) -> Router {
-    Router::new().route("/subjects/{subject}/versions", post(register)).with_state(state)
+    Router::new()
+        .route("/subjects/{subject}/versions", post(register))
+        .with_state(state)
 }
 
 #[tokio::test]
@@ -67,7 +83,12 @@ async fn registers_the_schema_under_the_topic_value_subject() {
 
     let state = state.lock().unwrap();
     let key = ("seafile-repo-updates-value".to_owned(), SCHEMA_JSON.to_owned());
-    assert_eq!(state.ids.get(&key), Some(&7), "the schema text is sent unchanged: {:?}", state.ids.keys());
+    assert_eq!(
+        state.ids.get(&key),
+        Some(&7),
+        "the schema text is sent unchanged: {:?}",
+        state.ids.keys()
+    );
     assert_eq!(state.last_auth, None);
 }
 
@@ -77,10 +98,17 @@ async fn keeps_a_path_prefix_and_sends_url_credentials_as_basic_auth() {
     let url = serve(Router::new().nest("/registry", registry_app(state.clone()))).await;
     let with_auth = url.replacen("http://", "http://seaf:s3cret@", 1);
     let registry = SchemaRegistry::new(&format!("{with_auth}/registry")).unwrap();
-    assert!(!registry.url().contains("s3cret"), "credentials leak into logs: {}", registry.url());
+    assert!(
+        !registry.url().contains("s3cret"),
+        "credentials leak into logs: {}",
+        registry.url()
+    );
     assert_eq!(registry.register_repo_update("t").await.unwrap(), 7);
     // base64("seaf:s3cret")
-    assert_eq!(state.lock().unwrap().last_auth.as_deref(), Some("Basic c2VhZjpzM2NyZXQ="));
+    assert_eq!(
+        state.lock().unwrap().last_auth.as_deref(),
+        Some("Basic c2VhZjpzM2NyZXQ=")
+    );
 }
 
 #[tokio::test]
@@ -95,10 +123,20 @@ async fn a_refusal_names_the_url_status_and_registry_message() {
         }),
     );
     let url = serve(app).await;
-    let err = SchemaRegistry::new(&url).unwrap().register_repo_update("t").await.unwrap_err();
+    let err = SchemaRegistry::new(&url)
+        .unwrap()
+        .register_repo_update("t")
+        .await
+        .unwrap_err();
     assert!(matches!(err, RegistryError::Refused { status: 409, .. }), "{err:?}");
     let text = err.to_string();
-    for needle in [url.as_str(), "\"t-value\"", "HTTP 409", "incompatible with an earlier schema", "compatib"] {
+    for needle in [
+        url.as_str(),
+        "\"t-value\"",
+        "HTTP 409",
+        "incompatible with an earlier schema",
+        "compatib",
+    ] {
         assert!(text.contains(needle), "{needle:?} missing from: {text}");
     }
 }
@@ -110,16 +148,27 @@ async fn a_server_error_with_a_foreign_body_is_reported() {
         post(|| async { (StatusCode::BAD_GATEWAY, "<html>proxy error</html>") }),
     );
     let url = serve(app).await;
-    let err = SchemaRegistry::new(&url).unwrap().register_repo_update("t").await.unwrap_err();
+    let err = SchemaRegistry::new(&url)
+        .unwrap()
+        .register_repo_update("t")
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("HTTP 502") && text.contains("proxy error") && text.contains("logs"), "{text}");
+    assert!(
+        text.contains("HTTP 502") && text.contains("proxy error") && text.contains("logs"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn a_non_registry_answer_is_a_bad_response() {
     let app = Router::new().route("/subjects/{subject}/versions", post(|| async { "hello" }));
     let url = serve(app).await;
-    let err = SchemaRegistry::new(&url).unwrap().register_repo_update("t").await.unwrap_err();
+    let err = SchemaRegistry::new(&url)
+        .unwrap()
+        .register_repo_update("t")
+        .await
+        .unwrap_err();
     assert!(matches!(err, RegistryError::BadResponse { .. }), "{err:?}");
     assert!(err.to_string().contains("really a schema registry"), "{err}");
 }
@@ -127,13 +176,20 @@ async fn a_non_registry_answer_is_a_bad_response() {
 #[tokio::test]
 async fn an_unreachable_registry_names_the_url() {
     // A port that was free a moment ago: connection refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let registry = SchemaRegistry::with_timeout(&url, Duration::from_secs(5)).unwrap();
     let err = registry.register_repo_update("t").await.unwrap_err();
     assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("kafka.schema_registry_url"), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("kafka.schema_registry_url"),
+        "{text}"
+    );
 }
 
 #[test]
