@@ -32,7 +32,7 @@ use client::PrimaryClient;
 use sync::{SyncError, SyncOptions, SyncReport};
 
 /// A lease lasts this long and is renewed at a third of it while a sync runs.
-const LEASE_MS: i64 = 60_000;
+const LEASE_MS: i64 = 30_000;
 
 /// What syncing one library came to.
 #[derive(Debug)]
@@ -156,10 +156,28 @@ impl Backup {
             }
             _ => None,
         };
-        let mut tx = self.db.begin().await?;
-        tx.write_repo(&RepoRecord::from(meta)).await?;
-        tx.finish_sync(&repo, &self.owner, &head, old_head.as_ref()).await?;
-        tx.commit().await?;
+        let record = RepoRecord::from(meta);
+        let mut attempt = 0;
+        loop {
+            // Concurrent transactions on other libraries can deadlock on MySQL's gap locks (or
+            // find SQLite busy); the transaction is safe to repeat.
+            let result = async {
+                let mut tx = self.db.begin().await?;
+                tx.write_repo(&record).await?;
+                tx.finish_sync(&repo, &self.owner, &head, old_head.as_ref()).await?;
+                tx.commit().await
+            }
+            .await;
+            match result {
+                Ok(()) => break,
+                Err(e) if attempt < 8 && e.is_retryable() => {
+                    attempt += 1;
+                    tracing::debug!(%repo, error = %e, attempt, "retrying the head transaction");
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(SyncOutcome::Applied { head, report, old_head })
     }
 
@@ -233,6 +251,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         _ = crate::primary::shutdown_signal() => tracing::info!("stopping"),
         r = workers => r?,
     }
+    // Hand unfinished libraries back at once instead of leaving them to lease expiry. Objects
+    // already written stay: they are whole, and the next sync starts above them.
+    let released = backup.db.release_all(&backup.owner).await?;
+    tracing::info!(released, "stopped");
     Ok(())
 }
 

@@ -178,7 +178,8 @@ impl RepoUpdate {
 
     /// The Kafka message key: the repo id, so one library's events stay in order in one
     /// partition and compaction keeps its latest; `heartbeat:<origin_node>` for heartbeats, so
-    /// compaction keeps one per primary.
+    /// compaction keeps one per primary. (An out-of-contract event with no repo id is keyed
+    /// like a heartbeat; the codec refuses to encode it anyway.)
     pub fn key(&self) -> String {
         match (self.kind, &self.repo_id) {
             (RepoUpdateKind::Heartbeat, _) | (_, None) => {

@@ -184,6 +184,16 @@ impl SeafileDb {
         Ok(())
     }
 
+    /// Releases every lease `owner` holds, leaving those libraries waiting (a clean shutdown).
+    pub async fn release_all(&self, owner: &str) -> Result<u64, DbError> {
+        self.execute(
+            "releasing leases",
+            "UPDATE SeafBackupRepoState SET state = 'waiting', updated_at = ?, lock_owner = NULL, lock_expires = NULL WHERE lock_owner = ?",
+            &[Bind::Int(now_ms()), Bind::Text(owner)],
+        )
+        .await
+    }
+
     /// Every library's state, by library id.
     pub async fn sync_states(&self) -> Result<Vec<RepoSyncState>, DbError> {
         let rows = self

@@ -82,6 +82,19 @@ pub enum DbError {
     },
 }
 
+impl DbError {
+    /// A deadlock, lock timeout or busy database: the same transaction may succeed if repeated.
+    pub fn is_retryable(&self) -> bool {
+        let DbError::Query { source: sqlx::Error::Database(e), .. } = self else { return false };
+        let code = e.code().map(|c| c.into_owned()).unwrap_or_default();
+        // MySQL 1213 deadlock / 1205 lock wait timeout (SQLSTATE 40001, HY000); PostgreSQL 40001
+        // serialization failure / 40P01 deadlock; SQLite 5 busy / 6 locked.
+        matches!(code.as_str(), "40001" | "40P01" | "1213" | "1205" | "5" | "6" | "517")
+            || e.message().contains("Deadlock")
+            || e.message().contains("database is locked")
+    }
+}
+
 /// Hides the password in a database URL.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -1,0 +1,428 @@
+//! The backup role end to end: real broker, real primary process, real backup process.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use seaf_seafile::{
+    walk_closure, ClosureVisitor, Commit, DbKind, FsObject, ObjectId, ObjectKind, ObjectStore, Problem, RepoId,
+    RepoStores, SeafileDb, SyncState, WalkOptions,
+};
+use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
+use support::agent::{wait_until, Agent};
+use support::broker::Broker;
+use support::db::TestDb;
+use support::e2e::Deployment;
+use support::{run_cli, Fixture};
+
+/// A primary and one backup, both running.
+struct Site {
+    rt: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    dep: Deployment,
+    primary_db: SeafileDb,
+    primary_data: PathBuf,
+    primary: Agent,
+    backup_test_db: TestDb,
+    backup_db: SeafileDb,
+    backup_data: PathBuf,
+    backup: Agent,
+    _primary_test_db: Option<TestDb>,
+}
+
+impl Site {
+    /// Starts the primary over `primary_data` + `primary_url`, and a backup on a new `kind` database.
+    fn start(broker: &Broker, primary_data: &Path, primary_url: &str, kind: DbKind, scan: &str) -> Option<Site> {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let backup_test_db = rt.block_on(TestDb::create(kind))?;
+        let backup_db = rt.block_on(backup_test_db.connect());
+        let primary_db = rt.block_on(SeafileDb::connect(primary_url)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dep = Deployment::new(&broker.bootstrap());
+        let primary = Agent::start(
+            "primary",
+            dir.path(),
+            &dep.primary_config(primary_data, primary_url, &dir.path().join("state")),
+            &dep.primary_metrics,
+        );
+        let backup_data = dir.path().join("backup/seafile-data");
+        let backup = Agent::start(
+            "backup",
+            dir.path(),
+            &dep.backup_config(&backup_data, &backup_test_db.url, &dep.backup_metrics, scan),
+            &dep.backup_metrics,
+        );
+        Some(Site {
+            rt,
+            dir,
+            dep,
+            primary_db,
+            primary_data: primary_data.to_path_buf(),
+            primary,
+            backup_test_db,
+            backup_db,
+            backup_data,
+            backup,
+            _primary_test_db: None,
+        })
+    }
+
+    fn primary_heads(&self) -> BTreeMap<RepoId, ObjectId> {
+        self.rt.block_on(self.primary_db.heads()).unwrap().into_iter().collect()
+    }
+
+    fn backup_heads(&self) -> BTreeMap<RepoId, ObjectId> {
+        self.rt.block_on(self.backup_db.heads()).unwrap_or_default().into_iter().collect()
+    }
+
+    fn wait_converged(&self, timeout: Duration) {
+        wait_until(
+            timeout,
+            "the backup's heads to equal the primary's",
+            || self.primary_heads() == self.backup_heads(),
+            || format!("{}\n{}", self.backup.log_tail(), self.status_text()),
+        );
+    }
+
+    fn status_text(&self) -> String {
+        run_cli(&["status", "-c", self.backup.config_path().to_str().unwrap()]).1
+    }
+
+    fn verify_backup(&self) -> (i32, String) {
+        let (code, out, err) = run_cli(&[
+            "verify",
+            "--data-dir",
+            self.backup_data.to_str().unwrap(),
+            "--database-url",
+            &self.backup_test_db.url,
+        ]);
+        (code, format!("{out}{err}"))
+    }
+}
+
+/// Storage paths (relative to storage/) of every object in the closure of every fixture head.
+fn reachable_paths(fx: &Fixture) -> BTreeSet<PathBuf> {
+    struct Paths<'a> {
+        store: &'a ObjectStore,
+        root: PathBuf,
+        repo: RepoId,
+        out: &'a mut BTreeSet<PathBuf>,
+    }
+    impl Paths<'_> {
+        fn insert(&mut self, kind: ObjectKind, id: &ObjectId) {
+            let full = self.store.path(kind, &self.repo, id);
+            self.out.insert(full.strip_prefix(&self.root).unwrap().to_path_buf());
+        }
+    }
+    impl ClosureVisitor for Paths<'_> {
+        fn commit(&mut self, id: &ObjectId, _: &Commit) {
+            self.insert(ObjectKind::Commit, id);
+        }
+        fn fs_object(&mut self, id: &ObjectId, _: &str, _: &FsObject) {
+            self.insert(ObjectKind::Fs, id);
+        }
+        fn block(&mut self, id: &ObjectId, _: &str, _: u64) {
+            self.insert(ObjectKind::Block, id);
+        }
+        fn problem(&mut self, p: Problem) {
+            panic!("{p}");
+        }
+    }
+    let store = fx.store();
+    let root = fx.data_dir().join("storage");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(SeafileDb::connect(&fx.database_url())).unwrap();
+    let mut out = BTreeSet::new();
+    for (repo, head) in rt.block_on(db.heads()).unwrap() {
+        let mut v = Paths { store: &store, root: root.clone(), repo, out: &mut out };
+        walk_closure(&store, RepoStores::new(repo, None), head, WalkOptions::default(), &mut v);
+    }
+    out
+}
+
+/// Every file under `root`, relative path → bytes.
+fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn fixture_backs_up_byte_for_byte(kind: DbKind) {
+    let Some(fx) = Fixture::unpack() else { return };
+    let Some(broker) = Broker::start() else { return };
+    let Some(site) = Site::start(&broker, &fx.data_dir(), &fx.database_url(), kind, "1h") else { return };
+    site.wait_converged(Duration::from_secs(60));
+
+    // Every object of every head's closure is there, byte for byte; nothing else is. (The
+    // fixture also holds 7 fs objects no commit refers to: garbage Seafile's GC would remove,
+    // which no backup that follows history can see.)
+    let want = tree(&fx.data_dir().join("storage"));
+    let got = tree(&site.backup_data.join("storage"));
+    let reachable = reachable_paths(&fx);
+    assert_eq!(reachable.len(), 164);
+    for path in &reachable {
+        assert!(got.get(path) == want.get(path), "{kind:?}: {} differs or is missing", path.display());
+    }
+    assert_eq!(got.len(), reachable.len(), "{kind:?}: no extra objects");
+    let (code, out) = site.verify_backup();
+    assert_eq!(code, 0, "{kind:?}: {out}");
+    assert!(out.contains("verified 4 libraries: 44 commits"), "{out}");
+
+    // Metadata rows came along.
+    let docs = RepoId::parse("300ca0c9-310b-4344-8289-441bcd1e031c").unwrap();
+    let rec = site.rt.block_on(site.backup_db.repo_record(&docs)).unwrap().unwrap();
+    assert_eq!(rec.info.unwrap().name, "Documents");
+    assert_eq!(rec.owner.as_deref(), Some("a@example.com"));
+
+    let status = site.status_text();
+    assert!(status.starts_with("Total number of libraries: 4\nNumber of synchronized libraries: 4\n"), "{status}");
+}
+
+#[test]
+fn fixture_backs_up_byte_for_byte_mariadb() {
+    fixture_backs_up_byte_for_byte(DbKind::MySql);
+}
+
+#[test]
+fn fixture_backs_up_byte_for_byte_sqlite() {
+    fixture_backs_up_byte_for_byte(DbKind::Sqlite);
+}
+
+/// A primary of generated libraries on `kind`.
+struct Generated {
+    gen: Generator,
+    libs: Vec<GeneratedLibrary>,
+    data: PathBuf,
+    test_db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+fn generated_primary(rt: &tokio::runtime::Runtime, kind: DbKind, n: usize) -> Option<Generated> {
+    let test_db = rt.block_on(TestDb::create(kind))?;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("seafile-data");
+    let mut gen = Generator::new(&data, 5);
+    let libs: Vec<_> = (0..n).map(|i| gen.create_library(LibrarySpec::small(&format!("lib {i}"))).unwrap()).collect();
+    let db = rt.block_on(test_db.connect());
+    rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>())).unwrap();
+    Some(Generated { gen, libs, data, test_db, _dir: dir })
+}
+
+#[test]
+fn random_updates_converge_and_replay_changes_nothing() {
+    let Some(broker) = Broker::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 50) else { return };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else { return };
+    site.wait_converged(Duration::from_secs(120));
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    for _ in 0..200 {
+        let i = rng.gen_range(0..g.libs.len());
+        let changes = rng.gen_range(1..4);
+        g.gen.update_library(&mut g.libs[i], changes).unwrap();
+        site.rt.block_on(site.primary_db.write_repo(&g.libs[i].record)).unwrap();
+    }
+    let last_update = Instant::now();
+    site.wait_converged(Duration::from_secs(60));
+    let took = last_update.elapsed();
+    assert!(took <= Duration::from_secs(10), "converged {took:?} after the last update (limit 10 s)\n{}", site.backup.log_tail());
+    let (code, out) = site.verify_backup();
+    assert_eq!(code, 0, "{out}");
+
+    // Replay the whole topic into a fresh backup process: nothing fetched, nothing moved.
+    let heads_before = site.backup_heads();
+    site.backup.stop();
+    let (code, out, err) = run_cli(&["replay", "-c", site.backup.config_path().to_str().unwrap(), "--from-beginning"]);
+    assert_eq!(code, 0, "{out}{err}");
+    site.backup.restart();
+    // Updates made faster than the poll interval coalesce into one event per library and poll.
+    let published = site.primary.metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]);
+    assert!(published >= 50.0, "published {published}");
+    wait_until(
+        Duration::from_secs(120),
+        "the replayed backup to consume every update event again",
+        || site.backup.metric("seaf_backup_events_total", &["result=\"queued\""]) >= published,
+        || site.backup.metrics(),
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the replayed events to be handled",
+        || {
+            let states = site.rt.block_on(site.backup_db.sync_states()).unwrap();
+            states.iter().all(|s| s.state == SyncState::Synced)
+        },
+        || site.status_text(),
+    );
+    assert_eq!(site.backup.metric("seaf_backup_objects_fetched_total", &[]), 0.0, "{}", site.backup.metrics());
+    assert_eq!(site.backup_heads(), heads_before);
+    let _ = site.dir.path();
+}
+
+#[test]
+fn corrupt_block_fails_one_library_and_force_skips_it() {
+    let Some(broker) = Broker::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(g) = generated_primary(&rt, DbKind::Sqlite, 4) else { return };
+    // Corrupt one block of library 0 on the primary before anything is backed up.
+    let victim = &g.libs[0];
+    let (_, file) = victim.files.iter().find(|(_, f)| !f.file_id.is_zero()).unwrap();
+    let bytes = g.gen.store().read(ObjectKind::Fs, &victim.repo_id, &file.file_id).unwrap();
+    let seaf_seafile::FsObject::File(f) = seaf_seafile::FsObject::parse_verified(&file.file_id, &bytes).unwrap() else {
+        panic!()
+    };
+    let block = f.block_ids[0];
+    std::fs::write(g.gen.store().path(ObjectKind::Block, &victim.repo_id, &block), b"not the right bytes").unwrap();
+
+    let Some(site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::Sqlite, "1h") else { return };
+    let others: Vec<RepoId> = g.libs[1..].iter().map(|l| l.repo_id).collect();
+    wait_until(
+        Duration::from_secs(60),
+        "the other libraries synced and the victim failed",
+        || {
+            let states: HashMap<RepoId, SyncState> =
+                site.rt.block_on(site.backup_db.sync_states()).unwrap().into_iter().map(|s| (s.repo_id, s.state)).collect();
+            others.iter().all(|r| states.get(r) == Some(&SyncState::Synced))
+                && states.get(&victim.repo_id) == Some(&SyncState::Failed)
+        },
+        || site.status_text(),
+    );
+    let state = site.rt.block_on(site.backup_db.sync_state(&victim.repo_id)).unwrap().unwrap();
+    let error = state.error.unwrap();
+    assert!(error.contains(&block.to_hex()) && error.contains("--force"), "{error}");
+    let status = site.status_text();
+    assert!(status.contains("Number of libraries failed to sync: 1"), "{status}");
+    assert!(status.ends_with(&format!("List of libraries failed to sync:\n{}\n", victim.repo_id)), "{status}");
+    let (code, json, _) = run_cli(&["status", "-c", site.backup.config_path().to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["failed"], 1);
+    assert!(json["failed_libraries"][0]["error"].as_str().unwrap().contains(&block.to_hex()));
+
+    let (code, out, err) =
+        run_cli(&["sync", "-c", site.backup.config_path().to_str().unwrap(), "--force", victim.repo_id.as_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("skipped 1 objects") && out.contains(&block.to_hex()), "{out}");
+    let state = site.rt.block_on(site.backup_db.sync_state(&victim.repo_id)).unwrap().unwrap();
+    assert_eq!(state.state, SyncState::Synced);
+    assert_eq!(site.backup_heads(), site.primary_heads());
+    let _ = (&site.primary_data, &site._primary_test_db);
+}
+
+#[test]
+fn lost_event_is_caught_by_scan() {
+    let Some(broker) = Broker::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 5) else { return };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else { return };
+    site.wait_converged(Duration::from_secs(60));
+
+    // The primary is down while a library changes, and comes back believing it published the
+    // change (its state file says so): the event is lost.
+    site.primary.stop();
+    let head = g.gen.update_library(&mut g.libs[3], 2).unwrap();
+    site.rt.block_on(site.primary_db.write_repo(&g.libs[3].record)).unwrap();
+    let state_file = site.dir.path().join("state/primary-published.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    state["published"][g.libs[3].repo_id.as_str()] = serde_json::Value::String(head.to_hex());
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    site.primary.restart();
+    assert_ne!(site.backup_heads().get(&g.libs[3].repo_id), Some(&head));
+
+    let (code, out, err) = run_cli(&["scan", "-c", site.backup.config_path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("1 libraries differ"), "{out}");
+    site.wait_converged(Duration::from_secs(30));
+
+    // The periodic full scan does the same without being asked.
+    site.backup.stop();
+    let config = std::fs::read_to_string(site.backup.config_path()).unwrap().replace("sync_poll_interval = \"1h\"", "sync_poll_interval = \"2s\"");
+    std::fs::write(site.backup.config_path(), config).unwrap();
+    site.backup.restart();
+    site.primary.stop();
+    let head = g.gen.update_library(&mut g.libs[1], 1).unwrap();
+    site.rt.block_on(site.primary_db.write_repo(&g.libs[1].record)).unwrap();
+    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    state["published"][g.libs[1].repo_id.as_str()] = serde_json::Value::String(head.to_hex());
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    site.primary.restart();
+    site.wait_converged(Duration::from_secs(30));
+}
+
+#[test]
+fn backup_restart_resumes_from_committed_offsets() {
+    let Some(broker) = Broker::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(mut g) = generated_primary(&rt, DbKind::Sqlite, 20) else { return };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else { return };
+    site.wait_converged(Duration::from_secs(60));
+    let published_before = site.primary.metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]);
+
+    site.backup.stop();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for _ in 0..100 {
+        let i = rng.gen_range(0..g.libs.len());
+        g.gen.update_library(&mut g.libs[i], 1).unwrap();
+        site.rt.block_on(site.primary_db.write_repo(&g.libs[i].record)).unwrap();
+    }
+    wait_until(
+        Duration::from_secs(30),
+        "the primary to publish the changes made while the backup was down",
+        || site.primary.metric("seaf_primary_events_in_flight", &[]) == 0.0
+            && site.primary.metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]) > published_before,
+        || site.primary.log_tail(),
+    );
+    site.backup.restart();
+    site.wait_converged(Duration::from_secs(60));
+    let (code, out) = site.verify_backup();
+    assert_eq!(code, 0, "{out}");
+    // It read on from its committed offsets: only the new events, not the whole topic again.
+    let consumed = site.backup.metric("seaf_backup_events_total", &["result=\"queued\""]);
+    let published = site.primary.metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]);
+    assert!(consumed <= published - published_before + 1.0, "consumed {consumed}, published while down {}", published - published_before);
+    assert!(consumed >= 1.0);
+}
+
+#[test]
+fn two_backups_in_one_group_share_the_work() {
+    let Some(broker) = Broker::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 30) else { return };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else { return };
+    // A second backup process: same group, same backup database and data directory.
+    let second_metrics = format!("127.0.0.1:{}", support::agent::free_port());
+    let config = site.dep.backup_config(&site.backup_data, &site.backup_test_db.url, &second_metrics, "1h");
+    let second_dir = site.dir.path().join("second");
+    std::fs::create_dir_all(&second_dir).unwrap();
+    let second = Agent::start("backup", &second_dir, &config, &second_metrics);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    for _ in 0..60 {
+        let i = rng.gen_range(0..g.libs.len());
+        g.gen.update_library(&mut g.libs[i], 1).unwrap();
+        site.rt.block_on(site.primary_db.write_repo(&g.libs[i].record)).unwrap();
+    }
+    site.wait_converged(Duration::from_secs(90));
+    let (code, out) = site.verify_backup();
+    assert_eq!(code, 0, "{out}");
+    let a = site.backup.metric("seaf_backup_syncs_total", &["result=\"applied\""]);
+    let b = second.metric("seaf_backup_syncs_total", &["result=\"applied\""]);
+    assert!(a + b >= 30.0, "applied {a} + {b}");
+    // No library was written by both at once: the lease makes the other process skip it.
+    let failed = site.backup.metric("seaf_backup_syncs_total", &["result=\"failed\""])
+        + second.metric("seaf_backup_syncs_total", &["result=\"failed\""]);
+    let (_, status, _) = run_cli(&["status", "-c", site.backup.config_path().to_str().unwrap(), "--json"]);
+    assert_eq!(failed, 0.0, "{status}\n{}\n{}", site.backup.log_tail(), second.log_tail());
+    site.backup.kill();
+}
