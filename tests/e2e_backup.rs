@@ -73,7 +73,11 @@ impl Site {
     }
 
     fn backup_heads(&self) -> BTreeMap<RepoId, ObjectId> {
-        self.rt.block_on(self.backup_db.heads()).unwrap_or_default().into_iter().collect()
+        self.rt
+            .block_on(self.backup_db.heads())
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
     }
 
     fn wait_converged(&self, timeout: Duration) {
@@ -135,8 +139,19 @@ fn reachable_paths(fx: &Fixture) -> BTreeSet<PathBuf> {
     let db = rt.block_on(SeafileDb::connect(&fx.database_url())).unwrap();
     let mut out = BTreeSet::new();
     for (repo, head) in rt.block_on(db.heads()).unwrap() {
-        let mut v = Paths { store: &store, root: root.clone(), repo, out: &mut out };
-        walk_closure(&store, RepoStores::new(repo, None), head, WalkOptions::default(), &mut v);
+        let mut v = Paths {
+            store: &store,
+            root: root.clone(),
+            repo,
+            out: &mut out,
+        };
+        walk_closure(
+            &store,
+            RepoStores::new(repo, None),
+            head,
+            WalkOptions::default(),
+            &mut v,
+        );
     }
     out
 }
@@ -162,7 +177,9 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn fixture_backs_up_byte_for_byte(kind: DbKind) {
     let Some(fx) = Fixture::unpack() else { return };
     let Some(broker) = Broker::start() else { return };
-    let Some(site) = Site::start(&broker, &fx.data_dir(), &fx.database_url(), kind, "1h") else { return };
+    let Some(site) = Site::start(&broker, &fx.data_dir(), &fx.database_url(), kind, "1h") else {
+        return;
+    };
     site.wait_converged(Duration::from_secs(60));
 
     // Every object of every head's closure is there, byte for byte; nothing else is. (The
@@ -173,7 +190,11 @@ fn fixture_backs_up_byte_for_byte(kind: DbKind) {
     let reachable = reachable_paths(&fx);
     assert_eq!(reachable.len(), 164);
     for path in &reachable {
-        assert!(got.get(path) == want.get(path), "{kind:?}: {} differs or is missing", path.display());
+        assert!(
+            got.get(path) == want.get(path),
+            "{kind:?}: {} differs or is missing",
+            path.display()
+        );
     }
     assert_eq!(got.len(), reachable.len(), "{kind:?}: no extra objects");
     let (code, out) = site.verify_backup();
@@ -187,7 +208,10 @@ fn fixture_backs_up_byte_for_byte(kind: DbKind) {
     assert_eq!(rec.owner.as_deref(), Some("a@example.com"));
 
     let status = site.status_text();
-    assert!(status.starts_with("Total number of libraries: 4\nNumber of synchronized libraries: 4\n"), "{status}");
+    assert!(
+        status.starts_with("Total number of libraries: 4\nNumber of synchronized libraries: 4\n"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -214,18 +238,31 @@ fn generated_primary(rt: &tokio::runtime::Runtime, kind: DbKind, n: usize) -> Op
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("seafile-data");
     let mut gen = Generator::new(&data, 5);
-    let libs: Vec<_> = (0..n).map(|i| gen.create_library(LibrarySpec::small(&format!("lib {i}"))).unwrap()).collect();
+    let libs: Vec<_> = (0..n)
+        .map(|i| gen.create_library(LibrarySpec::small(&format!("lib {i}"))).unwrap())
+        .collect();
     let db = rt.block_on(test_db.connect());
-    rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>())).unwrap();
-    Some(Generated { gen, libs, data, test_db, _dir: dir })
+    rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>()))
+        .unwrap();
+    Some(Generated {
+        gen,
+        libs,
+        data,
+        test_db,
+        _dir: dir,
+    })
 }
 
 #[test]
 fn random_updates_converge_and_replay_changes_nothing() {
     let Some(broker) = Broker::start() else { return };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 50) else { return };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else { return };
+    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 50) else {
+        return;
+    };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+        return;
+    };
     site.wait_converged(Duration::from_secs(120));
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
@@ -238,18 +275,29 @@ fn random_updates_converge_and_replay_changes_nothing() {
     let last_update = Instant::now();
     site.wait_converged(Duration::from_secs(60));
     let took = last_update.elapsed();
-    assert!(took <= Duration::from_secs(10), "converged {took:?} after the last update (limit 10 s)\n{}", site.backup.log_tail());
+    assert!(
+        took <= Duration::from_secs(10),
+        "converged {took:?} after the last update (limit 10 s)\n{}",
+        site.backup.log_tail()
+    );
     let (code, out) = site.verify_backup();
     assert_eq!(code, 0, "{out}");
 
     // Replay the whole topic into a fresh backup process: nothing fetched, nothing moved.
     let heads_before = site.backup_heads();
     site.backup.stop();
-    let (code, out, err) = run_cli(&["replay", "-c", site.backup.config_path().to_str().unwrap(), "--from-beginning"]);
+    let (code, out, err) = run_cli(&[
+        "replay",
+        "-c",
+        site.backup.config_path().to_str().unwrap(),
+        "--from-beginning",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     site.backup.restart();
     // Updates made faster than the poll interval coalesce into one event per library and poll.
-    let published = site.primary.metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]);
+    let published = site
+        .primary
+        .metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]);
     assert!(published >= 50.0, "published {published}");
     wait_until(
         Duration::from_secs(120),
@@ -266,7 +314,12 @@ fn random_updates_converge_and_replay_changes_nothing() {
         },
         || site.status_text(),
     );
-    assert_eq!(site.backup.metric("seaf_backup_objects_fetched_total", &[]), 0.0, "{}", site.backup.metrics());
+    assert_eq!(
+        site.backup.metric("seaf_backup_objects_fetched_total", &[]),
+        0.0,
+        "{}",
+        site.backup.metrics()
+    );
     assert_eq!(site.backup_heads(), heads_before);
     let _ = site.dir.path();
 }
@@ -275,47 +328,86 @@ fn random_updates_converge_and_replay_changes_nothing() {
 fn corrupt_block_fails_one_library_and_force_skips_it() {
     let Some(broker) = Broker::start() else { return };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(g) = generated_primary(&rt, DbKind::Sqlite, 4) else { return };
+    let Some(g) = generated_primary(&rt, DbKind::Sqlite, 4) else {
+        return;
+    };
     // Corrupt one block of library 0 on the primary before anything is backed up.
     let victim = &g.libs[0];
     let (_, file) = victim.files.iter().find(|(_, f)| !f.file_id.is_zero()).unwrap();
-    let bytes = g.gen.store().read(ObjectKind::Fs, &victim.repo_id, &file.file_id).unwrap();
+    let bytes = g
+        .gen
+        .store()
+        .read(ObjectKind::Fs, &victim.repo_id, &file.file_id)
+        .unwrap();
     let seaf_seafile::FsObject::File(f) = seaf_seafile::FsObject::parse_verified(&file.file_id, &bytes).unwrap() else {
         panic!()
     };
     let block = f.block_ids[0];
-    std::fs::write(g.gen.store().path(ObjectKind::Block, &victim.repo_id, &block), b"not the right bytes").unwrap();
+    std::fs::write(
+        g.gen.store().path(ObjectKind::Block, &victim.repo_id, &block),
+        b"not the right bytes",
+    )
+    .unwrap();
 
-    let Some(site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::Sqlite, "1h") else { return };
+    let Some(site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::Sqlite, "1h") else {
+        return;
+    };
     let others: Vec<RepoId> = g.libs[1..].iter().map(|l| l.repo_id).collect();
     wait_until(
         Duration::from_secs(60),
         "the other libraries synced and the victim failed",
         || {
-            let states: HashMap<RepoId, SyncState> =
-                site.rt.block_on(site.backup_db.sync_states()).unwrap().into_iter().map(|s| (s.repo_id, s.state)).collect();
+            let states: HashMap<RepoId, SyncState> = site
+                .rt
+                .block_on(site.backup_db.sync_states())
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.repo_id, s.state))
+                .collect();
             others.iter().all(|r| states.get(r) == Some(&SyncState::Synced))
                 && states.get(&victim.repo_id) == Some(&SyncState::Failed)
         },
         || site.status_text(),
     );
-    let state = site.rt.block_on(site.backup_db.sync_state(&victim.repo_id)).unwrap().unwrap();
+    let state = site
+        .rt
+        .block_on(site.backup_db.sync_state(&victim.repo_id))
+        .unwrap()
+        .unwrap();
     let error = state.error.unwrap();
     assert!(error.contains(&block.to_hex()) && error.contains("--force"), "{error}");
     let status = site.status_text();
     assert!(status.contains("Number of libraries failed to sync: 1"), "{status}");
-    assert!(status.ends_with(&format!("List of libraries failed to sync:\n{}\n", victim.repo_id)), "{status}");
+    assert!(
+        status.ends_with(&format!("List of libraries failed to sync:\n{}\n", victim.repo_id)),
+        "{status}"
+    );
     let (code, json, _) = run_cli(&["status", "-c", site.backup.config_path().to_str().unwrap(), "--json"]);
     assert_eq!(code, 0);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["failed"], 1);
-    assert!(json["failed_libraries"][0]["error"].as_str().unwrap().contains(&block.to_hex()));
+    assert!(json["failed_libraries"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains(&block.to_hex()));
 
-    let (code, out, err) =
-        run_cli(&["sync", "-c", site.backup.config_path().to_str().unwrap(), "--force", victim.repo_id.as_str()]);
+    let (code, out, err) = run_cli(&[
+        "sync",
+        "-c",
+        site.backup.config_path().to_str().unwrap(),
+        "--force",
+        victim.repo_id.as_str(),
+    ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("skipped 1 objects") && out.contains(&block.to_hex()), "{out}");
-    let state = site.rt.block_on(site.backup_db.sync_state(&victim.repo_id)).unwrap().unwrap();
+    assert!(
+        out.contains("skipped 1 objects") && out.contains(&block.to_hex()),
+        "{out}"
+    );
+    let state = site
+        .rt
+        .block_on(site.backup_db.sync_state(&victim.repo_id))
+        .unwrap()
+        .unwrap();
     assert_eq!(state.state, SyncState::Synced);
     assert_eq!(site.backup_heads(), site.primary_heads());
     let _ = (&site.primary_data, &site._primary_test_db);
@@ -325,8 +417,12 @@ fn corrupt_block_fails_one_library_and_force_skips_it() {
 fn lost_event_is_caught_by_scan() {
     let Some(broker) = Broker::start() else { return };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 5) else { return };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else { return };
+    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 5) else {
+        return;
+    };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+        return;
+    };
     site.wait_converged(Duration::from_secs(60));
 
     // The primary is down while a library changes, and comes back believing it published the
@@ -348,7 +444,9 @@ fn lost_event_is_caught_by_scan() {
 
     // The periodic full scan does the same without being asked.
     site.backup.stop();
-    let config = std::fs::read_to_string(site.backup.config_path()).unwrap().replace("sync_poll_interval = \"1h\"", "sync_poll_interval = \"2s\"");
+    let config = std::fs::read_to_string(site.backup.config_path())
+        .unwrap()
+        .replace("sync_poll_interval = \"1h\"", "sync_poll_interval = \"2s\"");
     std::fs::write(site.backup.config_path(), config).unwrap();
     site.backup.restart();
     site.primary.stop();
@@ -365,10 +463,16 @@ fn lost_event_is_caught_by_scan() {
 fn backup_restart_resumes_from_committed_offsets() {
     let Some(broker) = Broker::start() else { return };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::Sqlite, 20) else { return };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else { return };
+    let Some(mut g) = generated_primary(&rt, DbKind::Sqlite, 20) else {
+        return;
+    };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+        return;
+    };
     site.wait_converged(Duration::from_secs(60));
-    let published_before = site.primary.metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]);
+    let published_before = site
+        .primary
+        .metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]);
 
     site.backup.stop();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -380,8 +484,13 @@ fn backup_restart_resumes_from_committed_offsets() {
     wait_until(
         Duration::from_secs(30),
         "the primary to publish the changes made while the backup was down",
-        || site.primary.metric("seaf_primary_events_in_flight", &[]) == 0.0
-            && site.primary.metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]) > published_before,
+        || {
+            site.primary.metric("seaf_primary_events_in_flight", &[]) == 0.0
+                && site
+                    .primary
+                    .metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""])
+                    > published_before
+        },
         || site.primary.log_tail(),
     );
     site.backup.restart();
@@ -390,8 +499,14 @@ fn backup_restart_resumes_from_committed_offsets() {
     assert_eq!(code, 0, "{out}");
     // It read on from its committed offsets: only the new events, not the whole topic again.
     let consumed = site.backup.metric("seaf_backup_events_total", &["result=\"queued\""]);
-    let published = site.primary.metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]);
-    assert!(consumed <= published - published_before + 1.0, "consumed {consumed}, published while down {}", published - published_before);
+    let published = site
+        .primary
+        .metric("seaf_primary_events_published_total", &["kind=\"UPDATE\""]);
+    assert!(
+        consumed <= published - published_before + 1.0,
+        "consumed {consumed}, published while down {}",
+        published - published_before
+    );
     assert!(consumed >= 1.0);
 }
 
@@ -399,11 +514,17 @@ fn backup_restart_resumes_from_committed_offsets() {
 fn two_backups_in_one_group_share_the_work() {
     let Some(broker) = Broker::start() else { return };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 30) else { return };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else { return };
+    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 30) else {
+        return;
+    };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+        return;
+    };
     // A second backup process: same group, same backup database and data directory.
     let second_metrics = format!("127.0.0.1:{}", support::agent::free_port());
-    let config = site.dep.backup_config(&site.backup_data, &site.backup_test_db.url, &second_metrics, "1h");
+    let config = site
+        .dep
+        .backup_config(&site.backup_data, &site.backup_test_db.url, &second_metrics, "1h");
     let second_dir = site.dir.path().join("second");
     std::fs::create_dir_all(&second_dir).unwrap();
     let second = Agent::start("backup", &second_dir, &config, &second_metrics);
@@ -423,6 +544,12 @@ fn two_backups_in_one_group_share_the_work() {
     let failed = site.backup.metric("seaf_backup_syncs_total", &["result=\"failed\""])
         + second.metric("seaf_backup_syncs_total", &["result=\"failed\""]);
     let (_, status, _) = run_cli(&["status", "-c", site.backup.config_path().to_str().unwrap(), "--json"]);
-    assert_eq!(failed, 0.0, "{status}\n{}\n{}", site.backup.log_tail(), second.log_tail());
+    assert_eq!(
+        failed,
+        0.0,
+        "{status}\n{}\n{}",
+        site.backup.log_tail(),
+        second.log_tail()
+    );
     site.backup.kill();
 }

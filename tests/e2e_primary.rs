@@ -33,12 +33,26 @@ impl Primary {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("seafile-data");
         let mut gen = Generator::new(&data, 11);
-        let libs: Vec<_> = (0..libraries).map(|i| gen.create_library(LibrarySpec::small(&format!("lib {i}"))).unwrap()).collect();
-        rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>())).unwrap();
+        let libs: Vec<_> = (0..libraries)
+            .map(|i| gen.create_library(LibrarySpec::small(&format!("lib {i}"))).unwrap())
+            .collect();
+        rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>()))
+            .unwrap();
         let dep = Deployment::new(&broker.bootstrap());
-        let config = dep.primary_config(&data, &test_db.url, &dir.path().join("state")).replace("poll_interval = \"200ms\"", "poll_interval = \"1s\"");
+        let config = dep
+            .primary_config(&data, &test_db.url, &dir.path().join("state"))
+            .replace("poll_interval = \"200ms\"", "poll_interval = \"1s\"");
         let agent = Agent::start("primary", dir.path(), &config, &dep.primary_metrics);
-        Some(Primary { rt, _test_db: test_db, db, dir, gen, libs, dep, agent })
+        Some(Primary {
+            rt,
+            _test_db: test_db,
+            db,
+            dir,
+            gen,
+            libs,
+            dep,
+            agent,
+        })
     }
 
     fn update(&mut self, i: usize) -> ObjectId {
@@ -60,22 +74,30 @@ fn heads_seen(events: &[RepoUpdate]) -> HashMap<RepoId, ObjectId> {
 
 fn changes_reach_the_topic_within_2s(kind: DbKind) {
     let Some(broker) = Broker::start() else { return };
-    let Some(mut p) = Primary::start(kind, &broker, 5) else { return };
+    let Some(mut p) = Primary::start(kind, &broker, 5) else {
+        return;
+    };
     let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);
     let want: HashMap<RepoId, ObjectId> = p.libs.iter().map(|l| (l.repo_id, l.head)).collect();
-    reader.read_until(Duration::from_secs(60), "the start-up snapshot of every library", |ev| {
-        want.iter().all(|(r, h)| heads_seen(ev).get(r) == Some(h))
-    });
+    reader.read_until(
+        Duration::from_secs(60),
+        "the start-up snapshot of every library",
+        |ev| want.iter().all(|(r, h)| heads_seen(ev).get(r) == Some(h)),
+    );
 
     // An update.
     let started = Instant::now();
     let head = p.update(0);
     let repo = p.libs[0].repo_id;
     let ev = reader.read_until(Duration::from_secs(10), "the update event", |ev| {
-        ev.iter().any(|e| e.repo_id == Some(repo) && e.head_commit_id == Some(head))
+        ev.iter()
+            .any(|e| e.repo_id == Some(repo) && e.head_commit_id == Some(head))
     });
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(2), "{kind:?}: update reached the topic after {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "{kind:?}: update reached the topic after {took:?}"
+    );
     let e = ev.iter().find(|e| e.head_commit_id == Some(head)).unwrap();
     assert_eq!(e.kind, RepoUpdateKind::Update);
     assert_eq!(e.origin_node, "primary-test");
@@ -86,10 +108,14 @@ fn changes_reach_the_topic_within_2s(kind: DbKind) {
     let lib = p.gen.create_library(LibrarySpec::small("brand new")).unwrap();
     p.rt.block_on(p.db.write_repo(&lib.record)).unwrap();
     reader.read_until(Duration::from_secs(10), "the new library's event", |ev| {
-        ev.iter().any(|e| e.repo_id == Some(lib.repo_id) && e.head_commit_id == Some(lib.head))
+        ev.iter()
+            .any(|e| e.repo_id == Some(lib.repo_id) && e.head_commit_id == Some(lib.head))
     });
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(2), "{kind:?}: new library reached the topic after {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "{kind:?}: new library reached the topic after {took:?}"
+    );
 
     // A deleted library: Seafile moves it to the trash.
     let started = Instant::now();
@@ -111,13 +137,21 @@ fn changes_reach_the_topic_within_2s(kind: DbKind) {
         tx.commit().await.unwrap();
     });
     let ev = reader.read_until(Duration::from_secs(10), "the delete event", |ev| {
-        ev.iter().any(|e| e.repo_id == Some(gone.repo_id) && e.kind == RepoUpdateKind::Delete)
+        ev.iter()
+            .any(|e| e.repo_id == Some(gone.repo_id) && e.kind == RepoUpdateKind::Delete)
     });
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(2), "{kind:?}: deletion reached the topic after {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "{kind:?}: deletion reached the topic after {took:?}"
+    );
     let e = ev.iter().find(|e| e.kind == RepoUpdateKind::Delete).unwrap();
     assert_eq!(e.previous_head_id, Some(gone.head));
-    assert!(p.agent.metric("seaf_primary_events_published_total", &[]) >= 8.0, "{}", p.agent.metrics());
+    assert!(
+        p.agent.metric("seaf_primary_events_published_total", &[]) >= 8.0,
+        "{}",
+        p.agent.metrics()
+    );
 }
 
 #[test]
@@ -133,7 +167,9 @@ fn changes_reach_the_topic_within_2s_sqlite() {
 #[test]
 fn broker_outage_loses_no_update() {
     let Some(mut broker) = Broker::start() else { return };
-    let Some(mut p) = Primary::start(DbKind::MySql, &broker, 10) else { return };
+    let Some(mut p) = Primary::start(DbKind::MySql, &broker, 10) else {
+        return;
+    };
     let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);
     reader.read_until(Duration::from_secs(60), "the snapshot", |ev| heads_seen(ev).len() == 10);
 
@@ -149,32 +185,48 @@ fn broker_outage_loses_no_update() {
     // The outage lasts 30 s: long enough for librdkafka's message timeout (20 s here) to expire
     // and the primary to re-detect and resend.
     while outage.elapsed() < Duration::from_secs(30) {
-        assert!(p.agent.alive(), "the primary exited during the outage\n{}", p.agent.log_tail());
+        assert!(
+            p.agent.alive(),
+            "the primary exited during the outage\n{}",
+            p.agent.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let cpu = cpu_ticks(pid) - ticks_before;
-    assert!(cpu < 1500, "the primary used {cpu} clock ticks of CPU in a 30 s outage: spinning?");
+    assert!(
+        cpu < 1500,
+        "the primary used {cpu} clock ticks of CPU in a 30 s outage: spinning?"
+    );
     assert!(p.agent.alive());
     broker.restart();
 
     let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        reader.read_until(Duration::from_secs(90), "every library's latest head after the outage", |ev| {
-            let seen = heads_seen(ev);
-            latest.iter().all(|(r, h)| seen.get(r) == Some(h))
-        })
+        reader.read_until(
+            Duration::from_secs(90),
+            "every library's latest head after the outage",
+            |ev| {
+                let seen = heads_seen(ev);
+                latest.iter().all(|(r, h)| seen.get(r) == Some(h))
+            },
+        )
     }));
     if read.is_err() {
         panic!("not every latest head reached the topic\n{}", p.agent.log_tail());
     }
-    assert!(p.agent.metric("seaf_primary_publish_errors_total", &[]) >= 1.0, "the outage was noticed");
+    assert!(
+        p.agent.metric("seaf_primary_publish_errors_total", &[]) >= 1.0,
+        "the outage was noticed"
+    );
     let _ = p.dir.path();
 }
 
 #[test]
 fn restart_does_not_republish_unchanged_heads() {
     let Some(broker) = Broker::start() else { return };
-    let Some(mut p) = Primary::start(DbKind::Sqlite, &broker, 6) else { return };
+    let Some(mut p) = Primary::start(DbKind::Sqlite, &broker, 6) else {
+        return;
+    };
     let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);
     reader.read_until(Duration::from_secs(60), "the snapshot", |ev| heads_seen(ev).len() == 6);
 
@@ -183,16 +235,25 @@ fn restart_does_not_republish_unchanged_heads() {
     p.agent.restart();
     let after_restart = |e: &RepoUpdate| e.detected_at >= restarted;
     let ev = reader.read_until(Duration::from_secs(30), "two heartbeats after the restart", |ev| {
-        ev.iter().filter(|e| e.kind == RepoUpdateKind::Heartbeat && after_restart(e)).count() >= 2
+        ev.iter()
+            .filter(|e| e.kind == RepoUpdateKind::Heartbeat && after_restart(e))
+            .count()
+            >= 2
     });
-    let republished: Vec<_> = ev.iter().filter(|e| e.kind != RepoUpdateKind::Heartbeat && after_restart(e)).collect();
+    let republished: Vec<_> = ev
+        .iter()
+        .filter(|e| e.kind != RepoUpdateKind::Heartbeat && after_restart(e))
+        .collect();
     assert!(republished.is_empty(), "republished after restart: {republished:#?}");
 
     // And a change after the restart is still published, with its previous head known.
     let head = p.update(2);
     let repo = p.libs[2].repo_id;
     let ev = reader.read_until(Duration::from_secs(10), "the update after restart", |ev| {
-        ev.iter().any(|e| e.repo_id == Some(repo) && e.head_commit_id == Some(head))
+        ev.iter()
+            .any(|e| e.repo_id == Some(repo) && e.head_commit_id == Some(head))
     });
-    assert!(ev.iter().any(|e| e.head_commit_id == Some(head) && e.previous_head_id.is_some()));
+    assert!(ev
+        .iter()
+        .any(|e| e.head_commit_id == Some(head) && e.previous_head_id.is_some()));
 }

@@ -24,7 +24,9 @@ impl Server {
     async fn start() -> Option<Server> {
         let fx = Fixture::unpack()?;
         let db = SeafileDb::connect(&fx.database_url()).await.unwrap();
-        let addr = api::serve("127.0.0.1:0", ApiState::new(fx.store(), db, TOKEN)).await.unwrap();
+        let addr = api::serve("127.0.0.1:0", ApiState::new(fx.store(), db, TOKEN))
+            .await
+            .unwrap();
         Some(Server {
             base: format!("http://{addr}/api/v1"),
             addr,
@@ -39,15 +41,17 @@ impl Server {
     }
 
     fn post_ids(&self, path: &str, ids: &[String]) -> reqwest::RequestBuilder {
-        self.client.post(format!("{}{path}", self.base)).bearer_auth(TOKEN).json(ids)
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .json(ids)
     }
 
     /// A request sent byte for byte, so `..` reaches the server unnormalised.
     async fn raw(&self, path: &str) -> (u16, String) {
         let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
-        );
+        let req =
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n");
         s.write_all(req.as_bytes()).await.unwrap();
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.unwrap();
@@ -73,15 +77,27 @@ async fn every_fixture_object_is_served_byte_identical() {
             // One at a time (commits and blocks have single-object routes).
             if kind != ObjectKind::Fs {
                 for id in &ids {
-                    let resp = srv.get(&format!("/repos/{store_id}/{route}/{id}")).send().await.unwrap();
+                    let resp = srv
+                        .get(&format!("/repos/{store_id}/{route}/{id}"))
+                        .send()
+                        .await
+                        .unwrap();
                     assert_eq!(resp.status(), 200, "{kind} {id}");
                     let body = resp.bytes().await.unwrap();
-                    assert_eq!(body.as_ref(), srv.store.read(kind, &store_id, id).unwrap(), "{kind} {id}");
+                    assert_eq!(
+                        body.as_ref(),
+                        srv.store.read(kind, &store_id, id).unwrap(),
+                        "{kind} {id}"
+                    );
                     served += 1;
                 }
             }
             // Batched.
-            let resp = srv.post_ids(&format!("/repos/{store_id}/{route}"), &hex).send().await.unwrap();
+            let resp = srv
+                .post_ids(&format!("/repos/{store_id}/{route}"), &hex)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(resp.status(), 200);
             let entries = decode_batch(&resp.bytes().await.unwrap()).unwrap();
             assert_eq!(entries.len(), ids.len());
@@ -123,21 +139,39 @@ async fn heads_are_listed_in_pages_and_metadata_is_served() {
     assert_eq!(pages, 2);
     assert_eq!(seen.len(), 4);
 
-    let meta: RepoMetadata = srv.get(&format!("/repos/{DOCUMENTS}")).send().await.unwrap().json().await.unwrap();
+    let meta: RepoMetadata = srv
+        .get(&format!("/repos/{DOCUMENTS}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(meta.head.to_hex(), "ffa520c929912c8b6a5e63d93b9481a2dffa303e");
     assert_eq!(meta.info.unwrap().name, "Documents");
     assert_eq!(meta.owner.as_deref(), Some("a@example.com"));
 
-    let missing = srv.get("/repos/00000000-0000-4000-8000-000000000000").send().await.unwrap();
+    let missing = srv
+        .get("/repos/00000000-0000-4000-8000-000000000000")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
-    let missing = srv.get(&format!("/repos/{DOCUMENTS}/commits/{}", "0".repeat(40))).send().await.unwrap();
+    let missing = srv
+        .get(&format!("/repos/{DOCUMENTS}/commits/{}", "0".repeat(40)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 }
 
 #[tokio::test]
 async fn wrong_or_missing_token_gets_401_and_no_data() {
     let Some(srv) = Server::start().await else { return };
-    let url = format!("{}/repos/{DOCUMENTS}/commits/ffa520c929912c8b6a5e63d93b9481a2dffa303e", srv.base);
+    let url = format!(
+        "{}/repos/{DOCUMENTS}/commits/ffa520c929912c8b6a5e63d93b9481a2dffa303e",
+        srv.base
+    );
     for req in [
         srv.client.get(&url),
         srv.client.get(&url).bearer_auth("wrong"),
@@ -174,9 +208,17 @@ async fn hostile_ids_get_400() {
         let (status, text) = srv.raw(&path).await;
         assert_eq!(status, 400, "{path}: {text}");
     }
-    let resp = srv.post_ids(&format!("/repos/{DOCUMENTS}/fs"), &["../x".to_string()]).send().await.unwrap();
+    let resp = srv
+        .post_ids(&format!("/repos/{DOCUMENTS}/fs"), &["../x".to_string()])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let too_many: Vec<String> = (0..1001).map(|_| head.to_string()).collect();
-    let resp = srv.post_ids(&format!("/repos/{DOCUMENTS}/fs"), &too_many).send().await.unwrap();
+    let resp = srv
+        .post_ids(&format!("/repos/{DOCUMENTS}/fs"), &too_many)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
 }

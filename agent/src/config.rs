@@ -176,10 +176,15 @@ fn parse_duration(value: &toml::Value, unit: Duration, unit_name: &str) -> Resul
         toml::Value::Float(f) if *f >= 0.0 => Ok(unit.mul_f64(*f)),
         toml::Value::String(s) => match s.trim().parse::<f64>() {
             Ok(n) if n >= 0.0 => Ok(unit.mul_f64(n)),
-            _ => humantime::parse_duration(s.trim())
-                .map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. \"1s\", \"500ms\", \"1h\" or a number of {unit_name}")),
+            _ => humantime::parse_duration(s.trim()).map_err(|e| {
+                format!(
+                    "{s:?} is not a duration ({e}); write e.g. \"1s\", \"500ms\", \"1h\" or a number of {unit_name}"
+                )
+            }),
         },
-        other => Err(format!("{other} is not a duration; write e.g. \"1s\" or a number of {unit_name}")),
+        other => Err(format!(
+            "{other} is not a duration; write e.g. \"1s\" or a number of {unit_name}"
+        )),
     }
 }
 
@@ -214,7 +219,9 @@ impl Config {
             toml::from_str(text).map_err(|e| anyhow!("{source}: invalid TOML: {}", e.message()))?;
         let mut overridden = Vec::new();
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             if rest == "LOG" {
                 continue; // the log filter, not a configuration key
             }
@@ -225,9 +232,17 @@ impl Config {
             apply_seafile_conf(&mut table, &conf)?;
         }
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let origin = if overridden.is_empty() { String::new() } else { format!(" (with {})", overridden.join(", ")) };
+            let origin = if overridden.is_empty() {
+                String::new()
+            } else {
+                format!(" (with {})", overridden.join(", "))
+            };
             let key = e.path().to_string();
-            let key = if key == "." { String::new() } else { format!(" key `{key}`:") };
+            let key = if key == "." {
+                String::new()
+            } else {
+                format!(" key `{key}`:")
+            };
             anyhow!("{source}{origin}:{key} {}", e.inner().message().trim())
         })?;
         config.source = source.to_string();
@@ -236,13 +251,19 @@ impl Config {
 
     pub fn primary(&self) -> anyhow::Result<&PrimaryConfig> {
         self.primary.as_ref().ok_or_else(|| {
-            anyhow!("{}: no [primary] section; add one with seafile_data_dir and database_url", self.source)
+            anyhow!(
+                "{}: no [primary] section; add one with seafile_data_dir and database_url",
+                self.source
+            )
         })
     }
 
     pub fn backup(&self) -> anyhow::Result<&BackupConfig> {
         self.backup.as_ref().ok_or_else(|| {
-            anyhow!("{}: no [backup] section; add one with primary_url, seafile_data_dir and database_url", self.source)
+            anyhow!(
+                "{}: no [backup] section; add one with primary_url, seafile_data_dir and database_url",
+                self.source
+            )
         })
     }
 
@@ -250,8 +271,14 @@ impl Config {
     pub fn sync_token(&self) -> anyhow::Result<&str> {
         match self.sync_token.as_deref() {
             Some(t) if t.len() >= 16 => Ok(t),
-            Some(_) => bail!("{}: `sync_token` is too short; use 40 random hex characters (`uuidgen | openssl sha1`)", self.source),
-            None => bail!("{}: missing key `sync_token` (the secret shared by primary and backup)", self.source),
+            Some(_) => bail!(
+                "{}: `sync_token` is too short; use 40 random hex characters (`uuidgen | openssl sha1`)",
+                self.source
+            ),
+            None => bail!(
+                "{}: missing key `sync_token` (the secret shared by primary and backup)",
+                self.source
+            ),
         }
     }
 
@@ -278,14 +305,20 @@ fn apply_env(table: &mut toml::Table, rest: &str, value: &str) -> anyhow::Result
         .filter(|v| !v.is_table() && !v.is_array())
         .unwrap_or_else(|| toml::Value::String(value.to_string()));
     if let Some((section, key)) = lower.split_once('_').filter(|(s, _)| SECTIONS.contains(s)) {
-        let entry = table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let Some(section_table) = entry.as_table_mut() else { bail!("[{section}] is not a section") };
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(section_table) = entry.as_table_mut() else {
+            bail!("[{section}] is not a section")
+        };
         if let Some(prop) = key.strip_prefix("properties_").filter(|_| section == "kafka") {
             // SEAF_BACKUP_KAFKA_PROPERTIES_SASL_USERNAME -> properties."sasl.username"
             let props = section_table
                 .entry("properties")
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            let Some(props) = props.as_table_mut() else { bail!("[kafka.properties] is not a table") };
+            let Some(props) = props.as_table_mut() else {
+                bail!("[kafka.properties] is not a table")
+            };
             props.insert(prop.replace('_', "."), toml::Value::String(value.to_string()));
         } else {
             section_table.insert(key.to_string(), parsed);
@@ -301,20 +334,31 @@ fn apply_env(table: &mut toml::Table, rest: &str, value: &str) -> anyhow::Result
 fn apply_seafile_conf(table: &mut toml::Table, path: &Path) -> anyhow::Result<()> {
     let ini = ini::Ini::load_from_file(path)
         .with_context(|| format!("cannot read seafile.conf {} (named by `seafile_conf`)", path.display()))?;
-    let Some(section) = ini.section(Some("backup")) else { return Ok(()) };
+    let Some(section) = ini.section(Some("backup")) else {
+        return Ok(());
+    };
     if let Some(token) = section.get("sync_token") {
-        table.entry("sync_token").or_insert_with(|| toml::Value::String(token.trim().to_string()));
+        table
+            .entry("sync_token")
+            .or_insert_with(|| toml::Value::String(token.trim().to_string()));
     }
     let backup_has = |key: &str| section.get(key).map(|v| v.trim().to_string());
     if section.get("primary_url").is_some() || section.get("sync_poll_interval").is_some() {
-        let backup = table.entry("backup").or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let Some(backup) = backup.as_table_mut() else { bail!("[backup] is not a section") };
+        let backup = table
+            .entry("backup")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(backup) = backup.as_table_mut() else {
+            bail!("[backup] is not a section")
+        };
         if let Some(url) = backup_has("primary_url") {
             backup.entry("primary_url").or_insert(toml::Value::String(url));
         }
         if let Some(hours) = backup_has("sync_poll_interval") {
             let hours: f64 = hours.parse().map_err(|_| {
-                anyhow!("{}: [backup] sync_poll_interval = {hours:?} is not a number of hours", path.display())
+                anyhow!(
+                    "{}: [backup] sync_poll_interval = {hours:?} is not a number of hours",
+                    path.display()
+                )
             })?;
             backup.entry("sync_poll_interval").or_insert(toml::Value::Float(hours));
         }
@@ -401,14 +445,21 @@ workers = 8
         let msg = format!("{err:#}");
         assert!(msg.contains("my.toml") && msg.contains("database_url"), "{msg}");
 
-        let err = Config::from_parts("[primary]\nseafile_data_dir = \"/x\"\ndatabase_url = \"sqlite:///x\"\npoll_intervall = \"1s\"\n", "my.toml", env(&[]))
-            .unwrap_err();
+        let err = Config::from_parts(
+            "[primary]\nseafile_data_dir = \"/x\"\ndatabase_url = \"sqlite:///x\"\npoll_intervall = \"1s\"\n",
+            "my.toml",
+            env(&[]),
+        )
+        .unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("my.toml") && msg.contains("poll_intervall"), "{msg}");
 
         let err = Config::from_parts(EXAMPLE, "my.toml", env(&[("SEAF_BACKUP_BACKUP_WORKERS", "many")])).unwrap_err();
         let msg = format!("{err:#}");
-        assert!(msg.contains("SEAF_BACKUP_BACKUP_WORKERS") && msg.contains("workers"), "{msg}");
+        assert!(
+            msg.contains("SEAF_BACKUP_BACKUP_WORKERS") && msg.contains("workers"),
+            "{msg}"
+        );
 
         let err = Config::from_parts(
             "[primary]\nseafile_data_dir = \"/x\"\ndatabase_url = \"sqlite:///x\"\npoll_interval = \"soon\"\n",

@@ -197,20 +197,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{marked} libraries differ from the primary and are queued for the backup");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { config, from_beginning, from_offset, from_time } => {
+        Command::Replay {
+            config,
+            from_beginning,
+            from_offset,
+            from_time,
+        } => {
             let config = config::Config::load(&config)?;
             let from = match (from_beginning, from_offset, from_time) {
                 (true, _, _) => ReplayFrom::Beginning,
                 (_, Some(o), _) => ReplayFrom::parse_offset(&o)?,
                 (_, _, Some(t)) => {
-                    let at = humantime::parse_rfc3339_weak(&t).with_context(|| format!("--from-time {t:?} is not RFC 3339"))?;
+                    let at = humantime::parse_rfc3339_weak(&t)
+                        .with_context(|| format!("--from-time {t:?} is not RFC 3339"))?;
                     ReplayFrom::Time(at.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64)
                 }
                 _ => anyhow::bail!("give --from-beginning, --from-offset P:O or --from-time RFC3339"),
             };
             let settings = primary::kafka_settings(&config.kafka);
             let positions = tokio::task::spawn_blocking(move || replay::reposition(&settings, &from)).await??;
-            println!("consumer group {:?} will re-read from {}", config.kafka.group_id, positions.join(", "));
+            println!(
+                "consumer group {:?} will re-read from {}",
+                config.kafka.group_id,
+                positions.join(", ")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {

@@ -163,7 +163,10 @@ pub fn decode_batch(mut bytes: &[u8]) -> Result<Vec<(ObjectId, BatchEntry)>, Fra
     while !bytes.is_empty() {
         let offset = total - bytes.len();
         if bytes.len() < 25 {
-            return Err(FramingError { offset, what: "truncated entry header" });
+            return Err(FramingError {
+                offset,
+                what: "truncated entry header",
+            });
         }
         let mut id = [0u8; 20];
         id.copy_from_slice(&bytes[..20]);
@@ -173,7 +176,10 @@ pub fn decode_batch(mut bytes: &[u8]) -> Result<Vec<(ObjectId, BatchEntry)>, Fra
         let entry = match status {
             FOUND => {
                 if bytes.len() < len {
-                    return Err(FramingError { offset, what: "truncated object" });
+                    return Err(FramingError {
+                        offset,
+                        what: "truncated object",
+                    });
                 }
                 let data = bytes[..len].to_vec();
                 bytes = &bytes[len..];
@@ -181,7 +187,12 @@ pub fn decode_batch(mut bytes: &[u8]) -> Result<Vec<(ObjectId, BatchEntry)>, Fra
             }
             MISSING => BatchEntry::Missing,
             DEFERRED => BatchEntry::Deferred,
-            _ => return Err(FramingError { offset, what: "unknown entry status" }),
+            _ => {
+                return Err(FramingError {
+                    offset,
+                    what: "unknown entry status",
+                })
+            }
         };
         out.push((ObjectId::from_digest(id), entry));
     }
@@ -204,7 +215,11 @@ mod tests {
         let decoded = decode_batch(&buf).unwrap();
         assert_eq!(
             decoded,
-            vec![(a, BatchEntry::Found(b"a".to_vec())), (b, BatchEntry::Missing), (c, BatchEntry::Deferred)]
+            vec![
+                (a, BatchEntry::Found(b"a".to_vec())),
+                (b, BatchEntry::Missing),
+                (c, BatchEntry::Deferred)
+            ]
         );
         for cut in 1..buf.len() {
             if cut == 26 || cut == 51 {

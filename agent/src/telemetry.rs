@@ -26,7 +26,9 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Suffix("_seconds".into()),
-            &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0],
+            &[
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+            ],
         )
         .context("configuring Prometheus buckets")?
         .install_recorder()
@@ -50,10 +52,14 @@ pub struct Health {
 impl Health {
     /// Registers a dependency that may fail for `grace` before the process is unhealthy.
     pub fn register(&self, name: &'static str, grace: Duration) {
-        self.deps
-            .lock()
-            .expect("health lock")
-            .insert(name, Dependency { grace, failing_since: None, last_error: None });
+        self.deps.lock().expect("health lock").insert(
+            name,
+            Dependency {
+                grace,
+                failing_since: None,
+                last_error: None,
+            },
+        );
     }
 
     pub fn ok(&self, name: &'static str) {
@@ -100,9 +106,9 @@ pub async fn serve(listen: &str, prometheus: PrometheusHandle, health: Health) -
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(TelemetryState { prometheus, health });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on metrics_listen = {listen:?} (address in use, or not an address of this host)"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on metrics_listen = {listen:?} (address in use, or not an address of this host)")
+    })?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -113,7 +119,10 @@ pub async fn serve(listen: &str, prometheus: PrometheusHandle, health: Health) -
 }
 
 async fn metrics(State(s): State<TelemetryState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.prometheus.render())
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.prometheus.render(),
+    )
 }
 
 async fn healthz(State(s): State<TelemetryState>) -> impl IntoResponse {
@@ -121,6 +130,9 @@ async fn healthz(State(s): State<TelemetryState>) -> impl IntoResponse {
     if problems.is_empty() {
         (StatusCode::OK, "ok\n".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy\n{}\n", problems.join("\n")))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy\n{}\n", problems.join("\n")),
+        )
     }
 }

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Polls `check` until it is true; panics with `what` and `context()` after `timeout`.
@@ -48,7 +52,11 @@ impl Agent {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
         let child = Command::new(crate::seaf_backup_bin())
             .args([self.role.as_str(), "-c", self.config.to_str().expect("utf-8 path")])
             .env("SEAF_BACKUP_LOG", "info,seaf_backup=debug")
@@ -99,7 +107,9 @@ impl Agent {
 
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// The Prometheus text.
@@ -115,7 +125,11 @@ impl Agent {
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        format!("--- last lines of {} ---\n{}", self.log.display(), lines[lines.len().saturating_sub(40)..].join("\n"))
+        format!(
+            "--- last lines of {} ---\n{}",
+            self.log.display(),
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        )
     }
 
     pub fn config_path(&self) -> &Path {

@@ -76,7 +76,10 @@ pub struct TopicReader {
 
 impl TopicReader {
     pub fn new(brokers: &str, topic: &str) -> TopicReader {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         // rdkafka's stream consumer needs a runtime around it.
         let _guard = rt.enter();
         let consumer: StreamConsumer = ClientConfig::new()
@@ -88,7 +91,11 @@ impl TopicReader {
             .expect("reader consumer");
         consumer.subscribe(&[topic]).expect("subscribe");
         drop(_guard);
-        TopicReader { consumer, codec: Codec::single_object(), rt }
+        TopicReader {
+            consumer,
+            codec: Codec::single_object(),
+            rt,
+        }
     }
 
     /// The next event within `timeout`. Panics on an undecodable message.
@@ -120,7 +127,11 @@ impl TopicReader {
         while !done(&events) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                panic!("timed out after {timeout:?} waiting for {what}; read {} events: {:#?}", events.len(), events.iter().rev().take(10).collect::<Vec<_>>());
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; read {} events: {:#?}",
+                    events.len(),
+                    events.iter().rev().take(10).collect::<Vec<_>>()
+                );
             }
             if let Some(e) = self.next(left.min(Duration::from_millis(500))) {
                 events.push(e);

@@ -31,7 +31,10 @@ impl PrimaryClient {
     }
 
     fn describe(&self, e: reqwest::Error) -> RemoteError {
-        RemoteError(format!("{} ({}): is the primary running and is [backup] primary_url right?", e, self.base))
+        RemoteError(format!(
+            "{} ({}): is the primary running and is [backup] primary_url right?",
+            e, self.base
+        ))
     }
 
     async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, RemoteError> {
@@ -45,7 +48,10 @@ impl PrimaryClient {
         } else {
             ""
         };
-        Err(RemoteError(format!("primary answered {status}{hint}: {}", body.chars().take(300).collect::<String>())))
+        Err(RemoteError(format!(
+            "primary answered {status}{hint}: {}",
+            body.chars().take(300).collect::<String>()
+        )))
     }
 
     /// One page of library heads.
@@ -57,7 +63,9 @@ impl PrimaryClient {
         }
         let req = self.http.get(url).bearer_auth(&self.token);
         let resp = self.check(req.send().await.map_err(|e| self.describe(e))?).await?;
-        resp.json().await.map_err(|e| RemoteError(format!("unreadable library list from the primary: {e}")))
+        resp.json()
+            .await
+            .map_err(|e| RemoteError(format!("unreadable library list from the primary: {e}")))
     }
 
     /// Every library head, page by page.
@@ -87,7 +95,10 @@ impl PrimaryClient {
             return Ok(None);
         }
         let resp = self.check(resp).await?;
-        resp.json().await.map(Some).map_err(|e| RemoteError(format!("unreadable metadata from the primary: {e}")))
+        resp.json()
+            .await
+            .map(Some)
+            .map_err(|e| RemoteError(format!("unreadable metadata from the primary: {e}")))
     }
 
     /// The objects of one library.

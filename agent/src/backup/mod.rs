@@ -40,7 +40,11 @@ pub enum SyncOutcome {
     /// The backup already had the primary's head.
     NoOp,
     /// New objects were written and the head moved.
-    Applied { head: ObjectId, report: SyncReport, old_head: Option<ObjectId> },
+    Applied {
+        head: ObjectId,
+        report: SyncReport,
+        old_head: Option<ObjectId>,
+    },
     /// The primary no longer has the library; the backup keeps its data.
     Deleted,
     /// Another worker holds the library's lease.
@@ -63,10 +67,16 @@ impl Backup {
     pub async fn open(config: &Config) -> anyhow::Result<Backup> {
         let b = config.backup()?;
         let primary_url = b.primary_url.as_deref().with_context(|| {
-            format!("{}: missing key `primary_url` in [backup] (or in seafile.conf's [backup])", config.source)
+            format!(
+                "{}: missing key `primary_url` in [backup] (or in seafile.conf's [backup])",
+                config.source
+            )
         })?;
         std::fs::create_dir_all(b.seafile_data_dir.join("storage")).with_context(|| {
-            format!("cannot create {}/storage ([backup] seafile_data_dir)", b.seafile_data_dir.display())
+            format!(
+                "cannot create {}/storage ([backup] seafile_data_dir)",
+                b.seafile_data_dir.display()
+            )
         })?;
         let db = SeafileDb::connect_with(&b.database_url, (b.workers as u32 + 4).max(4))
             .await
@@ -118,7 +128,9 @@ impl Backup {
             Ok(SyncOutcome::Busy) => {}
             Err(e) => {
                 let message = format!("{e:#}");
-                let transient = e.downcast_ref::<SyncError>().is_some_and(|s| matches!(s, SyncError::Remote(_)));
+                let transient = e
+                    .downcast_ref::<SyncError>()
+                    .is_some_and(|s| matches!(s, SyncError::Remote(_)));
                 if transient {
                     // The primary is away: back to waiting, retried by the workers.
                     self.db.release(&repo, &self.owner, SyncState::Waiting).await?;
@@ -130,7 +142,12 @@ impl Backup {
         result
     }
 
-    async fn sync_locked(&self, repo: RepoId, options: SyncOptions, progress: sync::Progress<'_>) -> anyhow::Result<SyncOutcome> {
+    async fn sync_locked(
+        &self,
+        repo: RepoId,
+        options: SyncOptions,
+        progress: sync::Progress<'_>,
+    ) -> anyhow::Result<SyncOutcome> {
         let Some(meta) = self.primary.metadata(&repo).await.map_err(SyncError::Remote)? else {
             let mut tx = self.db.begin().await?;
             tx.mark_deleted(&repo, &self.owner).await?;
@@ -192,7 +209,9 @@ impl Backup {
             if !seen.insert(id) {
                 continue;
             }
-            let Ok(bytes) = self.store.read(ObjectKind::Commit, repo, &id) else { continue };
+            let Ok(bytes) = self.store.read(ObjectKind::Commit, repo, &id) else {
+                continue;
+            };
             if let Ok(c) = Commit::parse(&bytes) {
                 stack.extend(c.parents());
             }
@@ -204,10 +223,21 @@ impl Backup {
     /// many were marked.
     pub async fn full_scan(&self) -> anyhow::Result<usize> {
         let started = Instant::now();
-        let primary: HashMap<RepoId, ObjectId> = self.primary.all_heads().await.map_err(SyncError::Remote)?.into_iter().collect();
+        let primary: HashMap<RepoId, ObjectId> = self
+            .primary
+            .all_heads()
+            .await
+            .map_err(SyncError::Remote)?
+            .into_iter()
+            .collect();
         let local: HashMap<RepoId, ObjectId> = self.db.heads().await?.into_iter().collect();
-        let states: HashMap<RepoId, SyncState> =
-            self.db.sync_states().await?.into_iter().map(|s| (s.repo_id, s.state)).collect();
+        let states: HashMap<RepoId, SyncState> = self
+            .db
+            .sync_states()
+            .await?
+            .into_iter()
+            .map(|s| (s.repo_id, s.state))
+            .collect();
         let mut marked = 0;
         for (repo, head) in &primary {
             if local.get(repo) != Some(head) {
@@ -243,8 +273,19 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 
     let kafka = crate::primary::kafka_settings(&config.kafka);
     let codec = crate::primary::codec(&config.kafka).await?;
-    tokio::spawn(consumer::run(kafka, codec, backup.clone(), wake.clone(), health.clone()));
-    tokio::spawn(scan_loop(backup.clone(), settings.sync_poll_interval, wake.clone(), health.clone()));
+    tokio::spawn(consumer::run(
+        kafka,
+        codec,
+        backup.clone(),
+        wake.clone(),
+        health.clone(),
+    ));
+    tokio::spawn(scan_loop(
+        backup.clone(),
+        settings.sync_poll_interval,
+        wake.clone(),
+        health.clone(),
+    ));
     tokio::spawn(state_gauges(backup.db.clone()));
     let workers = tokio::spawn(worker_loop(backup.clone(), settings.workers.max(1), wake, health));
     tokio::select! {
@@ -313,14 +354,16 @@ fn record_outcome(repo: &RepoId, result: &anyhow::Result<SyncOutcome>, health: &
         Ok(SyncOutcome::Deleted) => "deleted",
         Ok(SyncOutcome::Busy) => return,
         Err(e) => {
-            if e.downcast_ref::<SyncError>().is_some_and(|s| matches!(s, SyncError::Remote(_))) {
+            if e.downcast_ref::<SyncError>()
+                .is_some_and(|s| matches!(s, SyncError::Remote(_)))
+            {
                 health.failed("primary", e);
             }
             tracing::warn!(%repo, error = %format!("{e:#}"), "sync failed");
             "failed"
         }
     };
-    if !matches!(result, Err(_)) {
+    if result.is_ok() {
         health.ok("primary");
     }
     metrics::counter!("seaf_backup_syncs_total", "result" => label).increment(1);

@@ -17,14 +17,19 @@ use seaf_kafka::KafkaSettings;
 pub enum ReplayFrom {
     Beginning,
     /// One partition at one offset: `P:O`.
-    Offset { partition: i32, offset: i64 },
+    Offset {
+        partition: i32,
+        offset: i64,
+    },
     /// Every partition at the first event at or after this time (ms since the epoch).
     Time(i64),
 }
 
 impl ReplayFrom {
     pub fn parse_offset(s: &str) -> anyhow::Result<ReplayFrom> {
-        let (p, o) = s.split_once(':').context("--from-offset takes PARTITION:OFFSET, e.g. 0:1234")?;
+        let (p, o) = s
+            .split_once(':')
+            .context("--from-offset takes PARTITION:OFFSET, e.g. 0:1234")?;
         Ok(ReplayFrom::Offset {
             partition: p.trim().parse().context("the partition of --from-offset P:O")?,
             offset: o.trim().parse().context("the offset of --from-offset P:O")?,
@@ -38,7 +43,12 @@ pub fn reposition(settings: &KafkaSettings, from: &ReplayFrom) -> anyhow::Result
     let timeout = Duration::from_secs(30);
     let metadata = consumer
         .fetch_metadata(Some(&settings.topic), timeout)
-        .with_context(|| format!("cannot read the metadata of topic {:?} from {}", settings.topic, settings.brokers))?;
+        .with_context(|| {
+            format!(
+                "cannot read the metadata of topic {:?} from {}",
+                settings.topic, settings.brokers
+            )
+        })?;
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()
@@ -58,7 +68,11 @@ pub fn reposition(settings: &KafkaSettings, from: &ReplayFrom) -> anyhow::Result
         }
         ReplayFrom::Offset { partition, offset } => {
             if !partitions.contains(partition) {
-                bail!("topic {:?} has no partition {partition} (it has {:?})", settings.topic, partitions);
+                bail!(
+                    "topic {:?} has no partition {partition} (it has {:?})",
+                    settings.topic,
+                    partitions
+                );
             }
             tpl.add_partition_offset(&settings.topic, *partition, Offset::Offset(*offset))?;
         }
@@ -87,9 +101,15 @@ pub fn reposition(settings: &KafkaSettings, from: &ReplayFrom) -> anyhow::Result
     Ok(tpl
         .elements()
         .iter()
-        .map(|e| format!("{}:{}", e.partition(), match e.offset() {
-            Offset::Offset(o) => o.to_string(),
-            other => format!("{other:?}"),
-        }))
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e.partition(),
+                match e.offset() {
+                    Offset::Offset(o) => o.to_string(),
+                    other => format!("{other:?}"),
+                }
+            )
+        })
         .collect())
 }

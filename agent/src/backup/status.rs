@@ -42,7 +42,10 @@ impl StatusReport {
             failed_libraries: states
                 .iter()
                 .filter(|r| r.state == SyncState::Failed)
-                .map(|r| FailedLibrary { repo_id: r.repo_id.to_string(), error: r.error.clone().unwrap_or_default() })
+                .map(|r| FailedLibrary {
+                    repo_id: r.repo_id.to_string(),
+                    error: r.error.clone().unwrap_or_default(),
+                })
                 .collect(),
         }
     }

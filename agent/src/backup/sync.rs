@@ -16,7 +16,9 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
-use seaf_seafile::{Commit, FsObject, NewObject, ObjectError, ObjectId, ObjectKind, ObjectStore, RepoStores, StoreError};
+use seaf_seafile::{
+    Commit, FsObject, NewObject, ObjectError, ObjectId, ObjectKind, ObjectStore, RepoStores, StoreError,
+};
 
 /// Ids fetched per request.
 pub const BATCH: usize = 500;
@@ -47,9 +49,18 @@ pub enum SyncError {
     #[error("cannot reach the primary: {0}")]
     Remote(#[from] RemoteError),
     #[error("{kind} object {id} is missing on the primary{}; run seaf-fsck on the primary, then `seaf-backup sync --force` to skip it", at(.path))]
-    MissingOnPrimary { kind: ObjectKind, id: ObjectId, path: Option<String> },
+    MissingOnPrimary {
+        kind: ObjectKind,
+        id: ObjectId,
+        path: Option<String>,
+    },
     #[error("{kind} object {id} from the primary is corrupt{}: {error}; run seaf-fsck on the primary, then `seaf-backup sync --force` to skip it", at(.path))]
-    Corrupt { kind: ObjectKind, id: ObjectId, path: Option<String>, error: ObjectError },
+    Corrupt {
+        kind: ObjectKind,
+        id: ObjectId,
+        path: Option<String>,
+        error: ObjectError,
+    },
     #[error("writing the backup store failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -133,7 +144,15 @@ pub async fn sync_objects<R: Remote>(
         for chunk in wanted.chunks(BATCH) {
             for (id, bytes) in remote.commits(chunk).await? {
                 let Some(bytes) = bytes else {
-                    skip_or_fail(&mut report, options, SyncError::MissingOnPrimary { kind: ObjectKind::Commit, id, path: None })?;
+                    skip_or_fail(
+                        &mut report,
+                        options,
+                        SyncError::MissingOnPrimary {
+                            kind: ObjectKind::Commit,
+                            id,
+                            path: None,
+                        },
+                    )?;
                     continue;
                 };
                 match Commit::parse_verified(&id, &bytes) {
@@ -144,7 +163,12 @@ pub async fn sync_objects<R: Remote>(
                     Err(error) => skip_or_fail(
                         &mut report,
                         options,
-                        SyncError::Corrupt { kind: ObjectKind::Commit, id, path: None, error },
+                        SyncError::Corrupt {
+                            kind: ObjectKind::Commit,
+                            id,
+                            path: None,
+                            error,
+                        },
                     )?,
                 }
             }
@@ -157,7 +181,10 @@ pub async fn sync_objects<R: Remote>(
     let mut blocks_wanted: Vec<(ObjectId, String)> = Vec::new();
     let mut seen_fs: HashSet<ObjectId> = HashSet::new();
     let mut seen_blocks: HashSet<ObjectId> = HashSet::new();
-    let mut level: Vec<(ObjectId, String)> = new_commits.iter().map(|(_, _, c)| (c.root_id, "/".to_string())).collect();
+    let mut level: Vec<(ObjectId, String)> = new_commits
+        .iter()
+        .map(|(_, _, c)| (c.root_id, "/".to_string()))
+        .collect();
     // Which parent asked for each object, so children can be attached after fetching.
     let mut parent_of: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
     while !level.is_empty() {
@@ -174,13 +201,30 @@ pub async fn sync_objects<R: Remote>(
             for (id, bytes) in remote.fs_objects(chunk).await? {
                 let path = paths.get(&id).cloned();
                 let Some(bytes) = bytes else {
-                    skip_or_fail(&mut report, options, SyncError::MissingOnPrimary { kind: ObjectKind::Fs, id, path })?;
+                    skip_or_fail(
+                        &mut report,
+                        options,
+                        SyncError::MissingOnPrimary {
+                            kind: ObjectKind::Fs,
+                            id,
+                            path,
+                        },
+                    )?;
                     continue;
                 };
                 let object = match FsObject::parse_verified(&id, &bytes) {
                     Ok(o) => o,
                     Err(error) => {
-                        skip_or_fail(&mut report, options, SyncError::Corrupt { kind: ObjectKind::Fs, id, path, error })?;
+                        skip_or_fail(
+                            &mut report,
+                            options,
+                            SyncError::Corrupt {
+                                kind: ObjectKind::Fs,
+                                id,
+                                path,
+                                error,
+                            },
+                        )?;
                         continue;
                     }
                 };
@@ -188,8 +232,11 @@ pub async fn sync_objects<R: Remote>(
                 match object {
                     FsObject::Dir(dir) => {
                         for d in dir.dirents {
-                            let child_path =
-                                if here == "/" { format!("/{}", d.name) } else { format!("{here}/{}", d.name) };
+                            let child_path = if here == "/" {
+                                format!("/{}", d.name)
+                            } else {
+                                format!("{here}/{}", d.name)
+                            };
                             if !d.id.is_zero() {
                                 parent_of.entry(d.id).or_default().push(id);
                                 next.push((d.id, child_path));
@@ -236,13 +283,30 @@ pub async fn sync_objects<R: Remote>(
         for (id, bytes) in remote.blocks(chunk).await? {
             let path = block_paths.get(&id).cloned();
             let Some(bytes) = bytes else {
-                skip_or_fail(&mut report, options, SyncError::MissingOnPrimary { kind: ObjectKind::Block, id, path })?;
+                skip_or_fail(
+                    &mut report,
+                    options,
+                    SyncError::MissingOnPrimary {
+                        kind: ObjectKind::Block,
+                        id,
+                        path,
+                    },
+                )?;
                 continue;
             };
             let actual = ObjectId::hash_of(&bytes);
             if actual != id {
                 let error = ObjectError::IdMismatch { expected: id, actual };
-                skip_or_fail(&mut report, options, SyncError::Corrupt { kind: ObjectKind::Block, id, path, error })?;
+                skip_or_fail(
+                    &mut report,
+                    options,
+                    SyncError::Corrupt {
+                        kind: ObjectKind::Block,
+                        id,
+                        path,
+                        error,
+                    },
+                )?;
                 continue;
             }
             pending_bytes += bytes.len();
@@ -266,7 +330,10 @@ pub async fn sync_objects<R: Remote>(
         by_height[*h].push(*id);
     }
     for ids in by_height {
-        let level: Vec<(ObjectId, Vec<u8>)> = ids.into_iter().map(|id| (id, fs_new.remove(&id).expect("fetched").0)).collect();
+        let level: Vec<(ObjectId, Vec<u8>)> = ids
+            .into_iter()
+            .map(|id| (id, fs_new.remove(&id).expect("fetched").0))
+            .collect();
         write_level(store, ObjectKind::Fs, &stores, &level, &mut report)?;
     }
     progress("fs", report.fs_objects);
@@ -274,8 +341,10 @@ pub async fn sync_objects<R: Remote>(
     // 5. Commits, oldest first: a commit after every new parent of it.
     let generations = commit_generations(&new_commits);
     for generation in generations {
-        let level: Vec<(ObjectId, Vec<u8>)> =
-            generation.into_iter().map(|i| (new_commits[i].0, std::mem::take(&mut new_commits[i].1))).collect();
+        let level: Vec<(ObjectId, Vec<u8>)> = generation
+            .into_iter()
+            .map(|i| (new_commits[i].0, std::mem::take(&mut new_commits[i].1)))
+            .collect();
         write_level(store, ObjectKind::Commit, &stores, &level, &mut report)?;
     }
     progress("commits", report.commits);
@@ -287,7 +356,9 @@ fn skip_or_fail(report: &mut SyncReport, options: SyncOptions, error: SyncError)
         return Err(error);
     }
     let (kind, id, path) = match &error {
-        SyncError::MissingOnPrimary { kind, id, path } | SyncError::Corrupt { kind, id, path, .. } => (*kind, *id, path.clone()),
+        SyncError::MissingOnPrimary { kind, id, path } | SyncError::Corrupt { kind, id, path, .. } => {
+            (*kind, *id, path.clone())
+        }
         _ => return Err(error),
     };
     let reason = match &error {
@@ -311,8 +382,15 @@ fn write_level(
         return Ok(());
     }
     let store_id = stores.store_for(kind);
-    let batch: Vec<NewObject> =
-        objects.iter().map(|(id, data)| NewObject { kind, store: store_id, id: *id, data }).collect();
+    let batch: Vec<NewObject> = objects
+        .iter()
+        .map(|(id, data)| NewObject {
+            kind,
+            store: store_id,
+            id: *id,
+            data,
+        })
+        .collect();
     store.write_batch(&batch)?;
     let bytes: u64 = objects.iter().map(|(_, d)| d.len() as u64).sum();
     report.bytes += bytes;
@@ -339,7 +417,12 @@ fn heights(fs_new: &HashMap<ObjectId, (Vec<u8>, Vec<ObjectId>)>) -> HashMap<Obje
             }
             let children = &fs_new[&id].1;
             if expanded {
-                let h = children.iter().filter_map(|c| out.get(c)).map(|h| h + 1).max().unwrap_or(0);
+                let h = children
+                    .iter()
+                    .filter_map(|c| out.get(c))
+                    .map(|h| h + 1)
+                    .max()
+                    .unwrap_or(0);
                 out.insert(id, h);
             } else {
                 stack.push((id, true));
@@ -366,11 +449,21 @@ fn commit_generations(commits: &[(ObjectId, Vec<u8>, Commit)]) -> Vec<Vec<usize>
             }
             let parents: Vec<usize> = commits[i].2.parents().filter_map(|p| index.get(&p).copied()).collect();
             if expanded {
-                let g = parents.iter().filter_map(|p| generation[*p]).map(|g| g + 1).max().unwrap_or(0);
+                let g = parents
+                    .iter()
+                    .filter_map(|p| generation[*p])
+                    .map(|g| g + 1)
+                    .max()
+                    .unwrap_or(0);
                 generation[i] = Some(g);
             } else {
                 stack.push((i, true));
-                stack.extend(parents.into_iter().filter(|p| generation[*p].is_none()).map(|p| (p, false)));
+                stack.extend(
+                    parents
+                        .into_iter()
+                        .filter(|p| generation[*p].is_none())
+                        .map(|p| (p, false)),
+                );
             }
         }
     }

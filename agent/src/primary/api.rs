@@ -150,12 +150,21 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     response
 }
 
-fn parse_repo(s: &str) -> Result<RepoId, Response> {
-    RepoId::parse(s).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+/// A refused request: small, so `Result`s carrying it stay cheap.
+struct Rejection(StatusCode, String);
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
 }
 
-fn parse_object(s: &str) -> Result<ObjectId, Response> {
-    ObjectId::parse(s).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+fn parse_repo(s: &str) -> Result<RepoId, Rejection> {
+    RepoId::parse(s).map_err(|e| Rejection(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+fn parse_object(s: &str) -> Result<ObjectId, Rejection> {
+    ObjectId::parse(s).map_err(|e| Rejection(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -167,13 +176,20 @@ struct PageQuery {
 async fn list_repos(State(state): State<ApiState>, Query(q): Query<PageQuery>) -> Response {
     let after = match q.after.as_deref().map(parse_repo).transpose() {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let limit = q.limit.unwrap_or(protocol::MAX_PAGE).clamp(1, protocol::MAX_PAGE);
     match state.db.heads_page(after.as_ref(), limit).await {
         Ok(rows) => {
-            let next = if rows.len() as u32 == limit { rows.last().map(|(r, _)| *r) } else { None };
-            let repos = rows.into_iter().map(|(repo_id, head)| RepoHead { repo_id, head }).collect();
+            let next = if rows.len() as u32 == limit {
+                rows.last().map(|(r, _)| *r)
+            } else {
+                None
+            };
+            let repos = rows
+                .into_iter()
+                .map(|(repo_id, head)| RepoHead { repo_id, head })
+                .collect();
             Json(ReposPage { repos, next }).into_response()
         }
         Err(e) => internal(e),
@@ -183,11 +199,14 @@ async fn list_repos(State(state): State<ApiState>, Query(q): Query<PageQuery>) -
 async fn repo_metadata(State(state): State<ApiState>, Path(repo): Path<String>) -> Response {
     let repo = match parse_repo(&repo) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match state.db.repo_record(&repo).await {
         Ok(Some(record)) => Json(RepoMetadata::from(record)).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("library {repo} does not exist (or was deleted)")),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("library {repo} does not exist (or was deleted)"),
+        ),
         Err(e) => internal(e),
     }
 }
@@ -203,7 +222,7 @@ fn object_response(result: Result<Vec<u8>, StoreError>) -> Response {
 async fn one_commit(State(state): State<ApiState>, Path((repo, id)): Path<(String, String)>) -> Response {
     let (repo, id) = match (parse_repo(&repo), parse_object(&id)) {
         (Ok(r), Ok(i)) => (r, i),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
     let store = state.store.clone();
     let result = tokio::task::spawn_blocking(move || store.read(ObjectKind::Commit, &repo, &id)).await;
@@ -216,7 +235,7 @@ async fn one_commit(State(state): State<ApiState>, Path((repo, id)): Path<(Strin
 async fn one_block(State(state): State<ApiState>, Path((repo, id)): Path<(String, String)>) -> Response {
     let (repo, id) = match (parse_repo(&repo), parse_object(&id)) {
         (Ok(r), Ok(i)) => (r, i),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
     let store_id = match state.object_store_of(&repo).await {
         Ok(s) => s,
@@ -226,7 +245,10 @@ async fn one_block(State(state): State<ApiState>, Path((repo, id)): Path<(String
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return error(StatusCode::NOT_FOUND, format!("block {id} of library {repo} is missing"))
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("block {id} of library {repo} is missing"),
+            )
         }
         Err(e) => return internal(format!("opening {}: {e}", path.display())),
     };
@@ -235,14 +257,20 @@ async fn one_block(State(state): State<ApiState>, Path((repo, id)): Path<(String
         Err(e) => return internal(e),
     };
     let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 << 10));
-    ([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::CONTENT_LENGTH, len.to_string())], body)
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        body,
+    )
         .into_response()
 }
 
 /// Parses a batch request body: a JSON array of object ids.
-fn batch_ids(ids: &[String]) -> Result<Vec<ObjectId>, Response> {
+fn batch_ids(ids: &[String]) -> Result<Vec<ObjectId>, Rejection> {
     if ids.len() > protocol::MAX_BATCH_IDS {
-        return Err(error(
+        return Err(Rejection(
             StatusCode::BAD_REQUEST,
             format!("at most {} ids per batch, got {}", protocol::MAX_BATCH_IDS, ids.len()),
         ));
@@ -253,11 +281,11 @@ fn batch_ids(ids: &[String]) -> Result<Vec<ObjectId>, Response> {
 async fn batch(state: ApiState, repo: String, ids: Vec<String>, kind: ObjectKind) -> Response {
     let repo = match parse_repo(&repo) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let ids = match batch_ids(&ids) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let store_id = match kind {
         ObjectKind::Commit => repo,
@@ -270,9 +298,8 @@ async fn batch(state: ApiState, repo: String, ids: Vec<String>, kind: ObjectKind
     let built = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StoreError> {
         let mut out = Vec::new();
         for id in &ids {
-            let entry = if out.len() >= protocol::MAX_BATCH_BYTES {
-                BatchEntry::Deferred
-            } else if kind == ObjectKind::Block && !fits_batch(&store, &store_id, id)? {
+            let full = out.len() >= protocol::MAX_BATCH_BYTES;
+            let entry = if full || (kind == ObjectKind::Block && !fits_batch(&store, &store_id, id)?) {
                 BatchEntry::Deferred
             } else {
                 match store.read(kind, &store_id, id) {
@@ -299,7 +326,11 @@ fn fits_batch(store: &ObjectStore, store_id: &RepoId, id: &ObjectId) -> Result<b
     match std::fs::metadata(&path) {
         Ok(m) => Ok(m.len() <= protocol::MAX_BATCHED_BLOCK),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(StoreError::Io { action: "checking", path, source: e }),
+        Err(e) => Err(StoreError::Io {
+            action: "checking",
+            path,
+            source: e,
+        }),
     }
 }
 

@@ -222,16 +222,25 @@ fn spawn_publish(
                 Err(e.to_string())
             }
         };
-        let _ = tx.send(Delivery { repo: intent.repo, target: intent.target, result });
+        let _ = tx.send(Delivery {
+            repo: intent.repo,
+            target: intent.target,
+            result,
+        });
     });
 }
 
 /// Seconds from the commit (its ctime) to its detection: how far behind the primary is.
 fn record_detection_latency(store: &ObjectStore, intent: &Intent) {
     let Target::Head(head) = intent.target else { return };
-    let Ok(bytes) = store.read(ObjectKind::Commit, &intent.repo, &head) else { return };
+    let Ok(bytes) = store.read(ObjectKind::Commit, &intent.repo, &head) else {
+        return;
+    };
     let Ok(commit) = Commit::parse(&bytes) else { return };
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
     metrics::histogram!("seaf_primary_detection_seconds").record((now - commit.ctime as f64).max(0.0));
 }
 

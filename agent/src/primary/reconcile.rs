@@ -39,7 +39,11 @@ pub struct Reconciler {
 impl Reconciler {
     /// Starts from what an earlier run recorded as published.
     pub fn new(published: HashMap<RepoId, ObjectId>, max_in_flight: usize) -> Self {
-        Reconciler { published, in_flight: HashMap::new(), max_in_flight: max_in_flight.max(1) }
+        Reconciler {
+            published,
+            in_flight: HashMap::new(),
+            max_in_flight: max_in_flight.max(1),
+        }
     }
 
     /// Compares a full snapshot of the `Branch` table with the topic and returns what to send.
@@ -73,7 +77,12 @@ impl Reconciler {
                 break;
             }
             self.in_flight.insert(repo, Target::Deleted);
-            out.push(Intent { repo, target: Target::Deleted, previous: self.published.get(&repo).copied(), first_seen: false });
+            out.push(Intent {
+                repo,
+                target: Target::Deleted,
+                previous: self.published.get(&repo).copied(),
+                first_seen: false,
+            });
         }
         out
     }
@@ -137,7 +146,10 @@ mod tests {
         let first = r.plan(&heads(&[(1, 1), (2, 2)]));
         assert_eq!(first.len(), 2);
         assert!(first.iter().all(|i| i.first_seen && i.previous.is_none()));
-        assert!(r.plan(&heads(&[(1, 1), (2, 2)])).is_empty(), "in flight: not sent twice");
+        assert!(
+            r.plan(&heads(&[(1, 1), (2, 2)])).is_empty(),
+            "in flight: not sent twice"
+        );
         for i in first {
             r.acknowledged(i.repo, i.target);
         }
@@ -145,7 +157,15 @@ mod tests {
         assert!(r.plan(&heads(&[(1, 1), (2, 2)])).is_empty());
 
         let next = r.plan(&heads(&[(1, 3), (2, 2)]));
-        assert_eq!(next, vec![Intent { repo: repo(1), target: Target::Head(head(3)), previous: Some(head(1)), first_seen: false }]);
+        assert_eq!(
+            next,
+            vec![Intent {
+                repo: repo(1),
+                target: Target::Head(head(3)),
+                previous: Some(head(1)),
+                first_seen: false
+            }]
+        );
     }
 
     #[test]
@@ -163,7 +183,10 @@ mod tests {
         let mut r = Reconciler::new(heads(&[(1, 1), (2, 2)]), 100);
         let sent = r.plan(&heads(&[(1, 1)]));
         assert_eq!(sent.len(), 1);
-        assert_eq!((sent[0].repo, sent[0].target, sent[0].previous), (repo(2), Target::Deleted, Some(head(2))));
+        assert_eq!(
+            (sent[0].repo, sent[0].target, sent[0].previous),
+            (repo(2), Target::Deleted, Some(head(2)))
+        );
         assert!(r.plan(&heads(&[(1, 1)])).is_empty());
         r.acknowledged(repo(2), Target::Deleted);
         assert!(!r.published().contains_key(&repo(2)));

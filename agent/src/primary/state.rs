@@ -28,7 +28,10 @@ pub struct PublishedState {
 
 impl PublishedState {
     pub fn new(state_dir: &Path, topic: &str) -> Self {
-        PublishedState { path: state_dir.join("primary-published.json"), topic: topic.to_string() }
+        PublishedState {
+            path: state_dir.join("primary-published.json"),
+            topic: topic.to_string(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -38,7 +41,9 @@ impl PublishedState {
     /// The heads published by an earlier run, or nothing (first start, other topic, unreadable
     /// file: all mean "publish a snapshot").
     pub fn load(&self) -> HashMap<RepoId, ObjectId> {
-        let Ok(bytes) = std::fs::read(&self.path) else { return HashMap::new() };
+        let Ok(bytes) = std::fs::read(&self.path) else {
+            return HashMap::new();
+        };
         match serde_json::from_slice::<StateFile>(&bytes) {
             Ok(f) if f.version == 1 && f.topic == self.topic => f.published,
             Ok(_) => {
@@ -55,12 +60,22 @@ impl PublishedState {
     /// Replaces the file atomically.
     pub fn save(&self, published: &HashMap<RepoId, ObjectId>) -> anyhow::Result<()> {
         let dir = self.path.parent().expect("state file has a parent");
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the state directory {} (set [primary] state_dir)", dir.display()))?;
-        let body = serde_json::to_vec(&StateFile { version: 1, topic: self.topic.clone(), published: published.clone() })?;
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create the state directory {} (set [primary] state_dir)",
+                dir.display()
+            )
+        })?;
+        let body = serde_json::to_vec(&StateFile {
+            version: 1,
+            topic: self.topic.clone(),
+            published: published.clone(),
+        })?;
         let tmp = self.path.with_extension("json.tmp");
         let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(&body).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(&body)
+            .and_then(|_| f.sync_all())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, &self.path).with_context(|| format!("cannot replace {}", self.path.display()))?;
         Ok(())
     }

@@ -23,8 +23,13 @@ pub enum SyncState {
 }
 
 impl SyncState {
-    pub const ALL: [SyncState; 5] =
-        [SyncState::Waiting, SyncState::Syncing, SyncState::Synced, SyncState::Failed, SyncState::Deleted];
+    pub const ALL: [SyncState; 5] = [
+        SyncState::Waiting,
+        SyncState::Syncing,
+        SyncState::Synced,
+        SyncState::Failed,
+        SyncState::Deleted,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,7 +51,10 @@ impl fmt::Display for SyncState {
 impl FromStr for SyncState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SyncState::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| format!("unknown sync state {s:?}"))
+        SyncState::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown sync state {s:?}"))
     }
 }
 
@@ -77,7 +85,8 @@ fn opt_object(v: Option<String>) -> Option<ObjectId> {
 impl SeafileDb {
     /// Creates the state table where missing.
     pub async fn create_state_tables(&self) -> Result<(), DbError> {
-        self.run_schema(self.kind().state_schema(), "creating seaf-backup's state table").await
+        self.run_schema(self.kind().state_schema(), "creating seaf-backup's state table")
+            .await
     }
 
     /// Records that `repo` needs a sync. Durable when this returns: the event may be forgotten.
@@ -134,7 +143,12 @@ impl SeafileDb {
         let id = repo.as_str().to_string();
         // Make sure the row exists (a manual sync of a library never seen before).
         let exists = self
-            .fetch_texts("reading sync state", "SELECT repo_id FROM SeafBackupRepoState WHERE repo_id = ?", &[Bind::Text(&id)], "repo_id")
+            .fetch_texts(
+                "reading sync state",
+                "SELECT repo_id FROM SeafBackupRepoState WHERE repo_id = ?",
+                &[Bind::Text(&id)],
+                "repo_id",
+            )
             .await?;
         if exists.is_empty() {
             self.mark_waiting(repo).await?;
@@ -155,7 +169,11 @@ impl SeafileDb {
             .execute(
                 "renewing a library lease",
                 "UPDATE SeafBackupRepoState SET lock_expires = ? WHERE repo_id = ? AND lock_owner = ?",
-                &[Bind::Int(now_ms() + ttl_ms), Bind::Text(repo.as_str()), Bind::Text(owner)],
+                &[
+                    Bind::Int(now_ms() + ttl_ms),
+                    Bind::Text(repo.as_str()),
+                    Bind::Text(owner),
+                ],
             )
             .await?;
         Ok(n == 1)
@@ -206,12 +224,19 @@ impl SeafileDb {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for mut r in rows {
-            let Some(repo_id) = r[0].take().and_then(|s| RepoId::parse(s.trim()).ok()) else { continue };
-            let state = r[1].take().unwrap_or_default().trim().parse().map_err(|_| DbError::BadValue {
-                table: "SeafBackupRepoState",
-                column: "state",
-                value: repo_id.to_string(),
-            })?;
+            let Some(repo_id) = r[0].take().and_then(|s| RepoId::parse(s.trim()).ok()) else {
+                continue;
+            };
+            let state = r[1]
+                .take()
+                .unwrap_or_default()
+                .trim()
+                .parse()
+                .map_err(|_| DbError::BadValue {
+                    table: "SeafBackupRepoState",
+                    column: "state",
+                    value: repo_id.to_string(),
+                })?;
             out.push(RepoSyncState {
                 repo_id,
                 state,
@@ -233,7 +258,13 @@ impl SeafileDb {
 impl DbTransaction {
     /// Marks `repo` synced to `head` (or `waiting` again if a newer change arrived meanwhile)
     /// and releases the lease. Call in the transaction that moves the library's head.
-    pub async fn finish_sync(&mut self, repo: &RepoId, owner: &str, head: &ObjectId, old_head: Option<&ObjectId>) -> Result<(), DbError> {
+    pub async fn finish_sync(
+        &mut self,
+        repo: &RepoId,
+        owner: &str,
+        head: &ObjectId,
+        old_head: Option<&ObjectId>,
+    ) -> Result<(), DbError> {
         let old = old_head.map(|h| h.to_hex());
         let head = head.to_hex();
         self.exec(

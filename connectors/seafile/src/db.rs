@@ -85,7 +85,13 @@ pub enum DbError {
 impl DbError {
     /// A deadlock, lock timeout or busy database: the same transaction may succeed if repeated.
     pub fn is_retryable(&self) -> bool {
-        let DbError::Query { source: sqlx::Error::Database(e), .. } = self else { return false };
+        let DbError::Query {
+            source: sqlx::Error::Database(e),
+            ..
+        } = self
+        else {
+            return false;
+        };
         let code = e.code().map(|c| c.into_owned()).unwrap_or_default();
         // MySQL 1213 deadlock / 1205 lock wait timeout (SQLSTATE 40001, HY000); PostgreSQL 40001
         // serialization failure / 40P01 deadlock; SQLite 5 busy / 6 locked.
@@ -249,7 +255,8 @@ impl SeafileDb {
 
     /// Creates Seafile's core tables where missing (the real Seafile schema for this database).
     pub async fn create_core_tables(&self) -> Result<(), DbError> {
-        self.run_schema(self.kind.core_schema(), "creating Seafile's core tables").await
+        self.run_schema(self.kind.core_schema(), "creating Seafile's core tables")
+            .await
     }
 
     pub(crate) async fn run_schema(&self, schema: &str, what: &'static str) -> Result<(), DbError> {
@@ -262,7 +269,10 @@ impl SeafileDb {
     /// Runs one statement; returns the rows affected.
     pub(crate) async fn execute(&self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<u64, DbError> {
         let sql = self.sql(query);
-        let result = bind_all(sqlx::query(&sql), binds).execute(&self.pool).await.map_err(q(what))?;
+        let result = bind_all(sqlx::query(&sql), binds)
+            .execute(&self.pool)
+            .await
+            .map_err(q(what))?;
         Ok(result.rows_affected())
     }
 
@@ -287,7 +297,10 @@ impl SeafileDb {
         columns: &[&str],
     ) -> Result<Vec<Vec<Option<String>>>, DbError> {
         let sql = self.sql(query);
-        let rows = bind_all(sqlx::query(&sql), binds).fetch_all(&self.pool).await.map_err(q(what))?;
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q(what))?;
         rows.iter()
             .map(|row| {
                 columns
@@ -504,7 +517,10 @@ impl SeafileDb {
 fn branch_row(row: &AnyRow) -> Result<(RepoId, ObjectId), DbError> {
     let repo = text(row, "repo_id").map_err(q("reading Branch"))?;
     let commit = text(row, "commit_id").map_err(q("reading Branch"))?;
-    Ok((parse_repo("Branch", "repo_id", &repo)?, parse_object("Branch", "commit_id", &commit)?))
+    Ok((
+        parse_repo("Branch", "repo_id", &repo)?,
+        parse_object("Branch", "commit_id", &commit)?,
+    ))
 }
 
 /// Integers come back as i32 or i64 depending on the column type and database.
@@ -524,19 +540,33 @@ pub struct DbTransaction {
 impl DbTransaction {
     pub(crate) async fn exec(&mut self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<(), DbError> {
         let sql = self.db.sql(query);
-        bind_all(sqlx::query(&sql), binds).execute(&mut *self.tx).await.map_err(q(what))?;
+        bind_all(sqlx::query(&sql), binds)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(q(what))?;
         Ok(())
     }
 
     /// Deletes one library's live rows.
     pub(crate) async fn delete_repo_rows(&mut self, repo: &RepoId) -> Result<(), DbError> {
         let id = repo.as_str();
-        for table in ["Repo", "RepoHead", "RepoInfo", "RepoOwner", "VirtualRepo", "RepoStorageId"] {
+        for table in [
+            "Repo",
+            "RepoHead",
+            "RepoInfo",
+            "RepoOwner",
+            "VirtualRepo",
+            "RepoStorageId",
+        ] {
             let sql = format!("DELETE FROM {table} WHERE repo_id = ?");
             self.exec("removing library rows", &sql, &[Bind::Text(id)]).await?;
         }
-        self.exec("removing Branch", "DELETE FROM Branch WHERE repo_id = ? AND name = ?", &[Bind::Text(id), Bind::Text(MASTER)])
-            .await
+        self.exec(
+            "removing Branch",
+            "DELETE FROM Branch WHERE repo_id = ? AND name = ?",
+            &[Bind::Text(id), Bind::Text(MASTER)],
+        )
+        .await
     }
 
     /// Replaces all rows of one library: Repo, Branch (master), RepoHead, RepoInfo, RepoOwner,

@@ -8,9 +8,9 @@
 //!
 //! Everything here is usable without Kafka or HTTP, and all of it but [`db`] without a database.
 
+pub mod backup_state;
 pub mod closure;
 pub mod commit;
-pub mod backup_state;
 pub mod db;
 pub mod fs;
 pub mod id;
@@ -18,9 +18,9 @@ mod json;
 pub mod object;
 pub mod store;
 
+pub use backup_state::{RepoSyncState, SyncState};
 pub use closure::{walk_closure, ClosureStats, ClosureVisitor, Defect, Problem, WalkOptions};
 pub use commit::{Commit, IdFormula};
-pub use backup_state::{RepoSyncState, SyncState};
 pub use db::{DbError, DbKind, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, VirtualRepo};
 pub use fs::{Dirent, FsObject, SeafDir, SeafFile};
 pub use id::{IdError, ObjectId, RepoId};
