@@ -4,7 +4,7 @@
 //!
 //! Objects travel as their stored bytes; the receiver verifies every id before writing.
 
-use seaf_seafile::{ObjectId, RepoId, RepoInfo, RepoRecord, VirtualRepo};
+use seaf_seafile::{ObjectId, RepoId, RepoRecord};
 use serde::{Deserialize, Serialize};
 
 /// Header carrying the shared secret: `Authorization: Bearer <sync_token>`.
@@ -33,81 +33,9 @@ pub struct RepoHead {
     pub head: ObjectId,
 }
 
-/// `GET /api/v1/repos/<repo_id>`: the library's head and metadata rows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RepoMetadata {
-    pub repo_id: RepoId,
-    pub head: ObjectId,
-    pub info: Option<RepoInfoDto>,
-    pub owner: Option<String>,
-    pub virtual_repo: Option<VirtualRepoDto>,
-    pub storage_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RepoInfoDto {
-    pub name: String,
-    pub update_time: Option<i64>,
-    pub version: Option<i64>,
-    pub is_encrypted: Option<i64>,
-    pub last_modifier: Option<String>,
-    pub status: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VirtualRepoDto {
-    pub origin_repo: RepoId,
-    pub path: String,
-    pub base_commit: Option<ObjectId>,
-}
-
-impl From<RepoRecord> for RepoMetadata {
-    fn from(r: RepoRecord) -> Self {
-        RepoMetadata {
-            repo_id: r.repo_id,
-            head: r.head,
-            info: r.info.map(|i| RepoInfoDto {
-                name: i.name,
-                update_time: i.update_time,
-                version: i.version,
-                is_encrypted: i.is_encrypted,
-                last_modifier: i.last_modifier,
-                status: i.status,
-            }),
-            owner: r.owner,
-            virtual_repo: r.virtual_repo.map(|v| VirtualRepoDto {
-                origin_repo: v.origin_repo,
-                path: v.path,
-                base_commit: v.base_commit,
-            }),
-            storage_id: r.storage_id,
-        }
-    }
-}
-
-impl From<RepoMetadata> for RepoRecord {
-    fn from(m: RepoMetadata) -> Self {
-        RepoRecord {
-            repo_id: m.repo_id,
-            head: m.head,
-            info: m.info.map(|i| RepoInfo {
-                name: i.name,
-                update_time: i.update_time,
-                version: i.version,
-                is_encrypted: i.is_encrypted,
-                last_modifier: i.last_modifier,
-                status: i.status,
-            }),
-            owner: m.owner,
-            virtual_repo: m.virtual_repo.map(|v| VirtualRepo {
-                origin_repo: v.origin_repo,
-                path: v.path,
-                base_commit: v.base_commit,
-            }),
-            storage_id: m.storage_id,
-        }
-    }
-}
+/// `GET /api/v1/repos/<repo_id>`: the library's head and metadata rows, exactly the record the
+/// backup writes (its JSON field names are the contract).
+pub type RepoMetadata = RepoRecord;
 
 /// An error body: `{"error": "..."}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use seaf_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
+use seaf_kafka::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use seaf_kafka::rdkafka::message::Message;
 use seaf_kafka::{decode_message, Codec, KafkaSettings, LagContext, RepoUpdateKind};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use super::Backup;
 use crate::telemetry::Health;
@@ -28,9 +28,17 @@ pub fn subscribe(settings: &KafkaSettings) -> anyhow::Result<StreamConsumer<LagC
     Ok(consumer)
 }
 
-/// Consumes until the process ends, reconnecting after errors.
-pub async fn run(settings: KafkaSettings, codec: Codec, backup: Backup, wake: Arc<Notify>, health: Health) {
-    loop {
+/// Consumes until `stop` turns true, reconnecting after errors. On stop, the offsets stored so
+/// far are committed synchronously, so a restart reads on exactly where this one ended.
+pub async fn run(
+    settings: KafkaSettings,
+    codec: Codec,
+    backup: Backup,
+    wake: Arc<Notify>,
+    health: Health,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
         if let Err(e) = seaf_kafka::ensure_topic(&settings).await {
             health.failed("broker", &e);
             tracing::warn!(error = %e, "cannot reach the topic yet; retrying");
@@ -45,7 +53,12 @@ pub async fn run(settings: KafkaSettings, codec: Codec, backup: Backup, wake: Ar
                 continue;
             }
         };
-        consume(&consumer, &settings, &codec, &backup, &wake, &health).await;
+        consume(&consumer, &settings, &codec, &backup, &wake, &health, &mut stop).await;
+        if *stop.borrow() {
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::warn!(error = %e, "cannot commit offsets on shutdown; some events will be read again");
+            }
+        }
     }
 }
 
@@ -56,10 +69,15 @@ async fn consume(
     backup: &Backup,
     wake: &Notify,
     health: &Health,
+    stop: &mut watch::Receiver<bool>,
 ) {
     let mut lag_published = std::time::Instant::now();
     loop {
-        let message = match tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
+        let next = tokio::select! {
+            _ = stop.changed() => return,
+            next = tokio::time::timeout(Duration::from_secs(5), consumer.recv()) => next,
+        };
+        let message = match next {
             Err(_) => {
                 publish_lag(consumer, &settings.topic);
                 continue;

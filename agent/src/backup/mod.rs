@@ -173,7 +173,7 @@ impl Backup {
             }
             _ => None,
         };
-        let record = RepoRecord::from(meta);
+        let record: RepoRecord = meta;
         let mut attempt = 0;
         loop {
             // Concurrent transactions on other libraries can deadlock on MySQL's gap locks (or
@@ -273,12 +273,14 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 
     let kafka = crate::primary::kafka_settings(&config.kafka);
     let codec = crate::primary::codec(&config.kafka).await?;
-    tokio::spawn(consumer::run(
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let consumer = tokio::spawn(consumer::run(
         kafka,
         codec,
         backup.clone(),
         wake.clone(),
         health.clone(),
+        stopped,
     ));
     tokio::spawn(scan_loop(
         backup.clone(),
@@ -291,6 +293,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     tokio::select! {
         _ = crate::primary::shutdown_signal() => tracing::info!("stopping"),
         r = workers => r?,
+    }
+    let _ = stop.send(true);
+    if tokio::time::timeout(Duration::from_secs(15), consumer).await.is_err() {
+        tracing::warn!("the consumer did not stop within 15 s");
     }
     // Hand unfinished libraries back at once instead of leaving them to lease expiry. Objects
     // already written stay: they are whole, and the next sync starts above them.

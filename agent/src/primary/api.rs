@@ -28,7 +28,7 @@ use serde::Deserialize;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
-use crate::protocol::{self, ApiError, BatchEntry, RepoHead, RepoMetadata, ReposPage};
+use crate::protocol::{self, ApiError, BatchEntry, RepoHead, ReposPage};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -202,7 +202,7 @@ async fn repo_metadata(State(state): State<ApiState>, Path(repo): Path<String>) 
         Err(r) => return r.into_response(),
     };
     match state.db.repo_record(&repo).await {
-        Ok(Some(record)) => Json(RepoMetadata::from(record)).into_response(),
+        Ok(Some(record)) => Json(record).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
             format!("library {repo} does not exist (or was deleted)"),

@@ -116,7 +116,7 @@ pub fn redact(url: &str) -> String {
 }
 
 /// `RepoInfo`: what the web interface shows of a library.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RepoInfo {
     pub name: String,
     pub update_time: Option<i64>,
@@ -127,7 +127,7 @@ pub struct RepoInfo {
 }
 
 /// `VirtualRepo`: a shared sub-folder of another library.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VirtualRepo {
     pub origin_repo: RepoId,
     pub path: String,
@@ -135,7 +135,7 @@ pub struct VirtualRepo {
 }
 
 /// `RepoTrash`: a deleted library, restorable until garbage collection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrashedRepo {
     pub repo_id: RepoId,
     pub repo_name: Option<String>,
@@ -147,7 +147,7 @@ pub struct TrashedRepo {
 }
 
 /// Everything seaf-backup carries for one live library.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RepoRecord {
     pub repo_id: RepoId,
     pub head: ObjectId,
