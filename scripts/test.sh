@@ -9,4 +9,4 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/seaf-backup/target}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
 scripts/setup.sh
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

@@ -551,12 +551,12 @@ fn two_backups_in_one_group_share_the_work() {
     site.wait_converged(Duration::from_secs(90));
     let (code, out) = site.verify_backup();
     assert_eq!(code, 0, "{out}");
-    let a = site.backup.metric("seaf_backup_syncs_total", &["result=\"applied\""]);
-    let b = second.metric("seaf_backup_syncs_total", &["result=\"applied\""]);
+    let a = site.backup.metric("seaf_backup_events_total", &["result=\"applied\""]);
+    let b = second.metric("seaf_backup_events_total", &["result=\"applied\""]);
     assert!(a + b >= 30.0, "applied {a} + {b}");
     // No library was written by both at once: the lease makes the other process skip it.
-    let failed = site.backup.metric("seaf_backup_syncs_total", &["result=\"failed\""])
-        + second.metric("seaf_backup_syncs_total", &["result=\"failed\""]);
+    let failed = site.backup.metric("seaf_backup_events_total", &["result=\"failed\""])
+        + second.metric("seaf_backup_events_total", &["result=\"failed\""]);
     let (_, status, _) = run_cli(&["status", "-c", site.backup.config_path().to_str().unwrap(), "--json"]);
     assert_eq!(
         failed,
@@ -566,4 +566,100 @@ fn two_backups_in_one_group_share_the_work() {
         second.log_tail()
     );
     site.backup.kill();
+}
+
+#[test]
+fn garbage_rewinds_and_deletions_are_handled() {
+    use seaf_kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let Some(broker) = Broker::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 4) else {
+        return;
+    };
+    let Some(site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::Sqlite, "1h") else {
+        return;
+    };
+    site.wait_converged(Duration::from_secs(60));
+
+    // Garbage on the topic: counted, skipped, the consumer goes on.
+    let producer: BaseProducer = seaf_kafka::rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    for payload in [
+        &b"\x00\x01garbage"[..],
+        b"",
+        &[0xC3, 0x01, 1, 2, 3],
+        &vec![0x5a; 900_000],
+    ] {
+        producer
+            .send(BaseRecord::to(&site.dep.topic).key("junk").payload(payload))
+            .map_err(|(e, _)| e)
+            .expect("queue a junk message");
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the garbage to be counted as undecodable",
+        || {
+            site.backup
+                .metric("seaf_backup_events_total", &["result=\"undecodable\""])
+                >= 4.0
+        },
+        || site.backup.log_tail(),
+    );
+
+    // The primary's head moves back to an older commit (seaf-fsck): the backup follows, keeps the
+    // history and records the old head.
+    let lib = &mut g.libs[0];
+    let old_commit = lib.commits[0];
+    let newest = lib.head;
+    let mut rewound = lib.record.clone();
+    rewound.head = old_commit;
+    site.rt.block_on(site.primary_db.write_repo(&rewound)).unwrap();
+    site.wait_converged(Duration::from_secs(30));
+    let state = site
+        .rt
+        .block_on(site.backup_db.sync_state(&lib.repo_id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.head, Some(old_commit));
+    assert_eq!(state.old_head, Some(newest), "the old head is recorded");
+    assert!(site
+        .backup_data
+        .join("storage/commits")
+        .join(lib.repo_id.as_str())
+        .is_dir());
+    let newest_path = seaf_seafile::ObjectStore::new(&site.backup_data).path(ObjectKind::Commit, &lib.repo_id, &newest);
+    assert!(newest_path.is_file(), "history after the rewind is kept");
+
+    // A deleted library: marked deleted, its data and rows kept.
+    let gone = g.libs[1].repo_id;
+    site.rt.block_on(async {
+        let mut tx = site.primary_db.begin().await.unwrap();
+        tx.remove_repo_rows(&gone).await.unwrap();
+        tx.commit().await.unwrap();
+    });
+    wait_until(
+        Duration::from_secs(30),
+        "the deleted library to be marked deleted",
+        || {
+            site.rt
+                .block_on(site.backup_db.sync_state(&gone))
+                .unwrap()
+                .is_some_and(|s| s.state == SyncState::Deleted)
+        },
+        || site.status_text(),
+    );
+    assert!(
+        site.backup_heads().contains_key(&gone),
+        "the backup keeps the deleted library"
+    );
+    let (code, out) = site.verify_backup();
+    assert_eq!(code, 0, "{out}");
+    let status = site.status_text();
+    assert!(
+        status.starts_with("Total number of libraries: 3\nNumber of synchronized libraries: 3\n"),
+        "{status}"
+    );
 }

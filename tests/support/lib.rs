@@ -24,9 +24,9 @@ pub fn in_ci() -> bool {
 /// which should return early.
 pub fn missing<T>(what: &str) -> Option<T> {
     if in_ci() {
-        panic!("{what} is required under CI=true; scripts/setup.sh starts it");
+        panic!("{what} is required under CI=true (scripts/setup.sh installs and starts the services; the fixture comes with shared/ beside the repository)");
     }
-    eprintln!("\n!!! SKIPPING: {what} is not available. Run scripts/setup.sh to start it. !!!\n");
+    eprintln!("\n!!! SKIPPING: {what} is not available (scripts/setup.sh installs and starts the services; the fixture comes with shared/ beside the repository) !!!\n");
     None
 }
 

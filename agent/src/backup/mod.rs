@@ -372,7 +372,7 @@ fn record_outcome(repo: &RepoId, result: &anyhow::Result<SyncOutcome>, health: &
     if result.is_ok() {
         health.ok("primary");
     }
-    metrics::counter!("seaf_backup_syncs_total", "result" => label).increment(1);
+    metrics::counter!("seaf_backup_events_total", "result" => label).increment(1);
 }
 
 /// A full scan at start and every `period`.
