@@ -553,7 +553,7 @@ fn two_backups_in_one_group_share_the_work() {
     assert_eq!(code, 0, "{out}");
     let a = site.backup.metric("seaf_backup_events_total", &["result=\"applied\""]);
     let b = second.metric("seaf_backup_events_total", &["result=\"applied\""]);
-    assert!(a + b >= 30.0, "applied {a} + {b}");
+    assert!(a + b >= 30.0, "applied {a} + {b}\n{}", site.backup.metrics());
     // No library was written by both at once: the lease makes the other process skip it.
     let failed = site.backup.metric("seaf_backup_events_total", &["result=\"failed\""])
         + second.metric("seaf_backup_events_total", &["result=\"failed\""]);

@@ -212,7 +212,11 @@ fn broker_outage_loses_no_update() {
         )
     }));
     if read.is_err() {
-        panic!("not every latest head reached the topic\n{}", p.agent.log_tail());
+        panic!(
+            "not every latest head reached the topic\n{}\n--- broker ---\n{}",
+            p.agent.log_tail(),
+            broker.log_tail()
+        );
     }
     assert!(
         p.agent.metric("seaf_primary_publish_errors_total", &[]) >= 1.0,
