@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use seaf_kafka::rdkafka::producer::{Producer, PurgeConfig};
 use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdate, SchemaRegistry};
 use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, SeafileDb};
 use tokio::sync::mpsc;
@@ -155,6 +156,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                         // producer id. Events are idempotent, so a duplicate is harmless.
                         if failures_in_a_row >= 10 && producer_created.elapsed() > Duration::from_secs(5) {
                             tracing::warn!("recreating the Kafka producer after {failures_in_a_row} failed deliveries in a row");
+                            // Drop what the old producer still holds, so it does not resend
+                            // with its stale producer id; the reconciler re-plans those events.
+                            producer.inner().purge(PurgeConfig::default().queue().inflight());
                             producer = Arc::new(EventProducer::new(&settings, codec.clone())?);
                             producer_created = Instant::now();
                             failures_in_a_row = 0;
