@@ -562,8 +562,8 @@ fn two_backups_in_one_group_share_the_work() {
         failed,
         0.0,
         "{status}\n{}\n{}",
-        site.backup.log_tail(),
-        second.log_tail()
+        site.backup.log_lines("sync failed"),
+        second.log_lines("sync failed")
     );
     site.backup.kill();
 }

@@ -132,6 +132,15 @@ impl Agent {
         )
     }
 
+    /// Every log line containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains(needle))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn config_path(&self) -> &Path {
         &self.config
     }

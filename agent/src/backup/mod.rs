@@ -128,11 +128,8 @@ impl Backup {
             Ok(SyncOutcome::Busy) => {}
             Err(e) => {
                 let message = format!("{e:#}");
-                let transient = e
-                    .downcast_ref::<SyncError>()
-                    .is_some_and(|s| matches!(s, SyncError::Remote(_)));
-                if transient {
-                    // The primary is away: back to waiting, retried by the workers.
+                if is_transient(e) {
+                    // The primary is away or the database deadlocked: back to waiting, retried.
                     self.db.release(&repo, &self.owner, SyncState::Waiting).await?;
                 } else {
                     self.db.fail_sync(&repo, &self.owner, &message).await?;
@@ -359,12 +356,16 @@ fn record_outcome(repo: &RepoId, result: &anyhow::Result<SyncOutcome>, health: &
         }
         Ok(SyncOutcome::Deleted) => "deleted",
         Ok(SyncOutcome::Busy) => return,
-        Err(e) => {
+        Err(e) if is_transient(e) => {
             if e.downcast_ref::<SyncError>()
                 .is_some_and(|s| matches!(s, SyncError::Remote(_)))
             {
                 health.failed("primary", e);
             }
+            tracing::info!(%repo, error = %format!("{e:#}"), "sync interrupted; the library stays waiting and is retried");
+            "retried"
+        }
+        Err(e) => {
             tracing::warn!(%repo, error = %format!("{e:#}"), "sync failed");
             "failed"
         }
@@ -373,6 +374,19 @@ fn record_outcome(repo: &RepoId, result: &anyhow::Result<SyncOutcome>, health: &
         health.ok("primary");
     }
     metrics::counter!("seaf_backup_events_total", "result" => label).increment(1);
+}
+
+/// Errors a later attempt can get past without an operator: the primary away, a database
+/// deadlock or busy timeout.
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<SyncError>()
+            .is_some_and(|s| matches!(s, SyncError::Remote(_)))
+            || cause
+                .downcast_ref::<seaf_seafile::DbError>()
+                .is_some_and(|d| d.is_retryable())
+    })
 }
 
 /// A full scan at start and every `period`.
