@@ -262,8 +262,9 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     health.register("broker", Duration::from_secs(60));
     health.register("primary", Duration::from_secs(60));
     health.register("database", Duration::from_secs(60));
-    let metrics_addr = telemetry::serve(&settings.metrics_listen, prometheus, health.clone()).await?;
+    // Tables first: once /healthz answers, the backup database is ready for status and sync.
     let backup = Backup::open(config).await?;
+    let metrics_addr = telemetry::serve(&settings.metrics_listen, prometheus, health.clone()).await?;
     backup.store.sweep_temp_files()?;
     let wake = Arc::new(Notify::new());
     tracing::info!(metrics = %metrics_addr, owner = %backup.owner, "backup started");
