@@ -339,7 +339,9 @@ impl ObjectStore {
         Ok(out)
     }
 
-    /// Removes temp files left by a writer that was killed. Returns how many were removed.
+    /// Removes temp files left by a writer that was killed: those whose writing process is gone,
+    /// or older than an hour (a writer on another host sharing the store). Temp files of live
+    /// writers (another backup process at work) are left alone. Returns how many were removed.
     pub fn sweep_temp_files(&self) -> Result<usize, StoreError> {
         let mut removed = 0;
         for kind in ObjectKind::ALL {
@@ -351,7 +353,7 @@ impl ObjectStore {
                         continue;
                     };
                     for entry in entries.flatten() {
-                        if entry.file_name().to_string_lossy().ends_with(TEMP_SUFFIX) {
+                        if is_abandoned_temp(&entry) {
                             fs::remove_file(entry.path()).map_err(|e| StoreError::io("removing", &entry.path(), e))?;
                             removed += 1;
                         }
@@ -361,6 +363,36 @@ impl ObjectStore {
         }
         Ok(removed)
     }
+}
+
+/// A temp file whose writer is gone: `.<rest>.<pid>-<n>.seaf-backup-tmp` with a dead pid, or
+/// untouched for an hour.
+fn is_abandoned_temp(entry: &fs::DirEntry) -> bool {
+    let name = entry.file_name().to_string_lossy().into_owned();
+    let Some(stem) = name.strip_suffix(TEMP_SUFFIX) else {
+        return false;
+    };
+    let pid = stem
+        .rsplit('.')
+        .next()
+        .and_then(|tail| tail.split('-').next())
+        .and_then(|p| p.parse::<i32>().ok());
+    let writer_gone = match pid {
+        Some(pid) if pid as u32 == std::process::id() => false,
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        Some(pid) => {
+            let alive = unsafe { libc::kill(pid, 0) } == 0;
+            !alive && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        }
+        None => true,
+    };
+    let stale = entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+    writer_gone || stale
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
