@@ -84,17 +84,9 @@ impl PrimaryClient {
 
     /// A library's head and metadata; `None` when the primary does not have it (deleted).
     pub async fn metadata(&self, repo: &RepoId) -> Result<Option<RepoMetadata>, RemoteError> {
-        let resp = self
-            .http
-            .get(format!("{}/repos/{repo}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| self.describe(e))?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        let Some(resp) = self.get_found(&format!("/repos/{repo}")).await? else {
             return Ok(None);
-        }
-        let resp = self.check(resp).await?;
+        };
         resp.json()
             .await
             .map(Some)
@@ -134,9 +126,17 @@ impl PrimaryClient {
 
     /// One block, fetched alone (large blocks are not batched).
     async fn single_block(&self, repo: &RepoId, id: &ObjectId) -> Result<Option<Vec<u8>>, RemoteError> {
+        let Some(resp) = self.get_found(&format!("/repos/{repo}/blocks/{id}")).await? else {
+            return Ok(None);
+        };
+        Ok(Some(resp.bytes().await.map_err(|e| self.describe(e))?.to_vec()))
+    }
+
+    /// GET `path` (under `/api/v1`): the successful response, or `None` on 404.
+    async fn get_found(&self, path: &str) -> Result<Option<reqwest::Response>, RemoteError> {
         let resp = self
             .http
-            .get(format!("{}/repos/{repo}/blocks/{id}", self.base))
+            .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .send()
             .await
@@ -144,8 +144,7 @@ impl PrimaryClient {
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let resp = self.check(resp).await?;
-        Ok(Some(resp.bytes().await.map_err(|e| self.describe(e))?.to_vec()))
+        self.check(resp).await.map(Some)
     }
 }
 
