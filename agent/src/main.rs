@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use seaf_seafile::{RepoId, WalkOptions};
 
 #[derive(Parser)]
-#[command(name = "seaf-backup", version, about, long_about = LONG_ABOUT)]
+#[command(name = "seaf-backup", version, about, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,10 +26,23 @@ The primary role (beside Seafile) publishes every library update to a Kafka topi
 library objects; the backup role consumes the topic and keeps a Seafile data directory and
 database that never point at missing data. See docs/ for set-up and operations.";
 
+const AFTER_HELP: &str = "Examples:
+  seaf-backup primary -c /etc/seaf-backup/primary.toml     # beside Seafile
+  seaf-backup backup  -c /etc/seaf-backup/backup.toml      # on the backup host
+  seaf-backup status  -c /etc/seaf-backup/backup.toml
+  seaf-backup verify  -c /etc/seaf-backup/backup.toml
+
+Every configuration key can be overridden by SEAF_BACKUP_<SECTION>_<KEY> (e.g.
+SEAF_BACKUP_KAFKA_BROKERS); SEAF_BACKUP_LOG sets the log filter (default: info).
+Exit codes: 0 success, 1 verify found problems, 2 the command could not run.
+`seaf-backup help COMMAND` describes each command.";
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the primary role beside a Seafile server: publish every library update to Kafka and
     /// serve library objects to backups. Runs until SIGINT/SIGTERM.
+    #[command(after_help = "Example:\n  seaf-backup primary -c /etc/seaf-backup/primary.toml\n\n\
+        Serves the object API on [primary] listen and /metrics, /healthz on [primary] metrics_listen.")]
     Primary {
         /// Configuration file (sections: sync_token, [kafka], [primary]).
         #[arg(short, long, value_name = "FILE")]
@@ -37,13 +50,20 @@ enum Command {
     },
     /// Run the backup role: consume the topic, pull missing objects from the primary, keep the
     /// backup data directory and database consistent. Runs until SIGINT/SIGTERM.
+    #[command(after_help = "Example:\n  seaf-backup backup -c /etc/seaf-backup/backup.toml\n\n\
+        Serves /metrics and /healthz on [backup] metrics_listen. Several processes with the same\n\
+        [kafka] group_id share the work (at most one per topic partition).")]
     Backup {
         /// Configuration file (sections: sync_token, [kafka], [backup]).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
     /// Show the backup's state, as Seafile Pro's `seaf-backup-cmd.sh status` did.
+    #[command(after_help = "Examples:\n  seaf-backup status -c /etc/seaf-backup/backup.toml\n  \
+        seaf-backup status -c /etc/seaf-backup/backup.toml --json\n\n\
+        Asks the backup database only (not the primary or Kafka); works while the backup runs.")]
     Status {
+        /// Configuration file of the backup (its [backup] database_url is read).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
         /// Print JSON (counts, lists, and the error of every failed library).
@@ -51,31 +71,48 @@ enum Command {
         json: bool,
     },
     /// Sync one library now; blocks until it is done.
+    #[command(after_help = "Examples:\n  \
+        seaf-backup sync -c /etc/seaf-backup/backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c\n  \
+        seaf-backup sync -c /etc/seaf-backup/backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c --force\n\n\
+        Works while the backup runs: if a backup worker holds the library, sync waits for it.\n\
+        For a library that failed: run seaf-fsck on the primary first, then sync --force.")]
     Sync {
+        /// Configuration file of the backup (sync_token, [backup]).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
         /// Skip objects that are missing or corrupt on the primary, finish, and list them.
         /// Use after seaf-fsck on the primary could not repair the library's history.
         #[arg(long)]
         force: bool,
-        /// The library id.
+        /// The library id (a UUID, as in `seaf-backup status` and Seafile's web UI).
         repo_id: String,
     },
     /// Compare every library with the primary now and queue the differences for the running
     /// backup (the periodic full scan, on demand).
+    #[command(after_help = "Example:\n  seaf-backup scan -c /etc/seaf-backup/backup.toml\n\n\
+        Only marks libraries waiting: the running backup processes sync them. Use it after an\n\
+        outage longer than the topic keeps events, or to check nothing was missed.")]
     Scan {
+        /// Configuration file of the backup (sync_token, [backup]).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
     /// Move the consumer group back so the backup re-reads the topic (harmless: events only make
     /// the backup compare libraries with the primary). Stop the backup processes first.
+    #[command(after_help = "Examples:\n  \
+        seaf-backup replay -c /etc/seaf-backup/backup.toml --from-beginning\n  \
+        seaf-backup replay -c /etc/seaf-backup/backup.toml --from-offset 3:1200\n  \
+        seaf-backup replay -c /etc/seaf-backup/backup.toml --from-time 2026-11-22T03:00:00Z\n\n\
+        Kafka changes a group's offsets only while no member of the group runs: stop every\n\
+        backup process of [kafka] group_id first, start them again afterwards.")]
     Replay {
+        /// Configuration file of the backup ([kafka] brokers, topic and group_id are used).
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
         /// From the oldest event the topic still holds.
         #[arg(long, conflicts_with_all = ["from_offset", "from_time"], required_unless_present_any = ["from_offset", "from_time"])]
         from_beginning: bool,
-        /// From offset O of partition P.
+        /// From offset O of partition P (that partition only; the others keep their offsets).
         #[arg(long, value_name = "P:O")]
         from_offset: Option<String>,
         /// From the first event at or after this time (RFC 3339, e.g. 2026-11-22T03:00:00Z).
@@ -84,6 +121,12 @@ enum Command {
     },
     /// Check that every library head in a seafile database has its complete, id-verified history
     /// on disk. Exits 1 and prints one line per missing or corrupt object when not.
+    #[command(after_help = "Examples:\n  seaf-backup verify -c /etc/seaf-backup/backup.toml\n  \
+        seaf-backup verify -c /etc/seaf-backup/backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c\n  \
+        seaf-backup verify --data-dir /opt/seafile/seafile-data \\\n      \
+        --database-url mysql://seafile:secret@127.0.0.1:3306/seafile_db --quick\n\n\
+        Exit codes: 0 clean, 1 problems found (MISSING / CORRUPT / UNREADABLE lines; WARNING\n\
+        lines too with --strict), 2 could not run. It only reads.")]
     Verify {
         /// Configuration file; its [backup] section (or [primary] when there is none) names the
         /// data directory and database.
