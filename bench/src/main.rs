@@ -1,0 +1,184 @@
+//! `seaf-bench`: measures seaf-backup against the figures of the "Prove it" issue, in one run, on
+//! real processes (release build), a real Tansu broker and real databases, and prints one table.
+//!
+//! Not a test: `cargo test` never runs it. `scripts/bench.sh [--full]` builds and runs it;
+//! docs/benchmarks.md explains every figure and what limits it.
+
+mod phases;
+mod proc;
+mod util;
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScaleName {
+    /// A minute or two: for developing the bench itself.
+    Tiny,
+    /// About 10 minutes on 2 cores.
+    Default,
+    /// The issue's sizes (10k libraries, ~1M objects, 1M events).
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Db {
+    Mysql,
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Phase {
+    Copy,
+    Latency,
+    Replay,
+    Scan,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmarks seaf-backup (release build) on a real broker and databases")]
+pub struct Args {
+    /// Data sizes.
+    #[arg(long, value_enum, default_value = "default")]
+    pub scale: ScaleName,
+    /// Same as --scale full.
+    #[arg(long)]
+    pub full: bool,
+    /// Databases for the primary's and the backup's seafile database.
+    #[arg(long, value_enum, default_value = "mysql")]
+    pub db: Db,
+    /// Only these phases (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Phase>,
+    /// The seaf-backup binary (default: beside this one).
+    #[arg(long)]
+    pub seaf_backup: Option<PathBuf>,
+    /// Extra librdkafka property for both roles' `[kafka.properties]`, `KEY=VALUE` (repeatable).
+    #[arg(long = "kafka-property")]
+    pub kafka_properties: Vec<String>,
+    /// Where the data goes (default: the system temp dir).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// How big each phase is.
+#[derive(Debug, Clone, Copy)]
+pub struct Scale {
+    pub name: &'static str,
+    /// Libraries of the copy, incremental, latency and replay phases.
+    pub libraries: usize,
+    /// Random commits per library (each with 4 changes).
+    pub commits: usize,
+    /// Libraries changed in the incremental cycle (1%).
+    pub changed: usize,
+    /// Steady update rate and duration of each latency run.
+    pub rate: f64,
+    pub latency_secs: u64,
+    /// No-op events replayed.
+    pub events: usize,
+    /// Libraries of the full-scan and memory phase.
+    pub scan_libraries: usize,
+}
+
+impl Scale {
+    fn of(name: ScaleName) -> Scale {
+        match name {
+            ScaleName::Tiny => Scale {
+                name: "tiny",
+                libraries: 100,
+                commits: 8,
+                changed: 5,
+                rate: 5.0,
+                latency_secs: 10,
+                events: 20_000,
+                scan_libraries: 10_000,
+            },
+            ScaleName::Default => Scale {
+                name: "default",
+                libraries: 1_000,
+                commits: 8,
+                changed: 10,
+                rate: 5.0,
+                latency_secs: 30,
+                events: 200_000,
+                scan_libraries: 100_000,
+            },
+            ScaleName::Full => Scale {
+                name: "full",
+                libraries: 10_000,
+                commits: 8,
+                changed: 100,
+                rate: 5.0,
+                latency_secs: 60,
+                events: 1_000_000,
+                scan_libraries: 100_000,
+            },
+        }
+    }
+}
+
+/// One row of the result table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub figure: String,
+    pub measured: String,
+    pub baseline: String,
+    pub ratio: String,
+    pub target: String,
+    pub met: Option<bool>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let scale = Scale::of(if args.full { ScaleName::Full } else { args.scale });
+    let bin = match &args.seaf_backup {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .expect("the bench binary is in a folder")
+            .join("seaf-backup"),
+    };
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: build it (cargo build --release -p seaf-backup) or pass --seaf-backup",
+        bin.display()
+    );
+    let phases: Vec<Phase> = if args.only.is_empty() {
+        vec![Phase::Copy, Phase::Latency, Phase::Replay, Phase::Scan]
+    } else {
+        args.only.clone()
+    };
+    eprintln!("{}", util::machine());
+    eprintln!("scale {}: {scale:?}", scale.name);
+    let rows = phases::run_all(&args, &scale, &bin, &phases)?;
+    println!();
+    println!("{}", util::machine());
+    println!(
+        "scale `{}`: {} libraries ({} random commits each), {} changed per incremental cycle, latency at {}/s for {} s per poll interval, {} replayed events, full scan of {} libraries; databases: {:?}",
+        scale.name,
+        scale.libraries,
+        scale.commits,
+        scale.changed,
+        scale.rate,
+        scale.latency_secs,
+        scale.events,
+        scale.scan_libraries,
+        args.db
+    );
+    println!();
+    println!("| Figure | seaf-backup | Baseline | Ratio | Target | Met |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "—",
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            r.figure, r.measured, r.baseline, r.ratio, r.target, met
+        );
+    }
+    Ok(())
+}

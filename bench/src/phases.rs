@@ -1,0 +1,679 @@
+//! The measurements. One generated primary (Seafile data directory + database) with a running
+//! primary and backup process serves the copy, incremental, latency and replay phases; the
+//! full-scan phase builds its own 100k-library databases.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use seaf_kafka::rdkafka::config::ClientConfig;
+use seaf_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use seaf_kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use seaf_kafka::rdkafka::message::Message;
+use seaf_kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use seaf_kafka::{Codec, DetectionSource, RepoUpdate};
+use seaf_seafile::{DbKind, ObjectId, RepoId, SeafileDb};
+use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
+use support::broker::Broker;
+use support::db::TestDb;
+use support::e2e::Deployment;
+
+use crate::proc::Proc;
+use crate::util::{self, mib, ms, percentile, secs, timed, wait_for};
+use crate::{Args, Db, Phase, Row, Scale};
+
+pub fn run_all(args: &Args, scale: &Scale, bin: &Path, phases: &[Phase]) -> anyhow::Result<Vec<Row>> {
+    let properties = args
+        .kafka_properties
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--kafka-property takes KEY=VALUE, not {p:?}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let _ = KAFKA_PROPERTIES.set(properties);
+    let rt = tokio::runtime::Runtime::new()?;
+    let broker = Broker::start().context("the tansu broker is not installed (scripts/broker.sh install)")?;
+    let kind = match args.db {
+        Db::Mysql => DbKind::MySql,
+        Db::Sqlite => DbKind::Sqlite,
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("seaf-bench-");
+    let work = match &args.work_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            builder.tempdir_in(d)?
+        }
+        None => builder.tempdir()?,
+    };
+    let mut rows = Vec::new();
+    if phases.iter().any(|p| *p != Phase::Scan) {
+        let mut site = Site::generate(&rt, &broker, kind, scale, work.path(), bin)?;
+        if phases.contains(&Phase::Copy) {
+            rows.extend(site.copy_and_incremental(scale)?);
+        } else {
+            site.start_backup();
+            site.wait_converged(Duration::from_secs(1800))?;
+        }
+        if phases.contains(&Phase::Latency) {
+            rows.extend(site.latency(scale)?);
+        }
+        if phases.contains(&Phase::Replay) {
+            rows.extend(site.replay(scale)?);
+        }
+    }
+    if phases.contains(&Phase::Scan) {
+        rows.extend(scan(&rt, &broker, kind, scale, work.path(), bin)?);
+    }
+    Ok(rows)
+}
+
+/// A generated primary with its processes, and a backup of it.
+struct Site<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    bin: PathBuf,
+    dir: PathBuf,
+    dep: Deployment,
+    gen: Generator,
+    libs: Vec<GeneratedLibrary>,
+    primary_data: PathBuf,
+    primary_test_db: TestDb,
+    primary_db: SeafileDb,
+    primary: Proc,
+    backup_test_db: TestDb,
+    backup_db: SeafileDb,
+    backup_data: PathBuf,
+    backup: Option<Proc>,
+}
+
+impl<'a> Site<'a> {
+    fn generate(
+        rt: &'a tokio::runtime::Runtime,
+        broker: &Broker,
+        kind: DbKind,
+        scale: &Scale,
+        work: &Path,
+        bin: &Path,
+    ) -> anyhow::Result<Site<'a>> {
+        let dir = work.join("site");
+        let primary_data = dir.join("primary/seafile-data");
+        std::fs::create_dir_all(&primary_data)?;
+        let started = Instant::now();
+        let mut gen = Generator::new(&primary_data, 42);
+        let mut libs = Vec::with_capacity(scale.libraries);
+        for i in 0..scale.libraries {
+            let spec = LibrarySpec {
+                commits: scale.commits,
+                changes_per_commit: 4,
+                max_file_size: 16 << 10,
+                ..LibrarySpec::small(&format!("bench {i}"))
+            };
+            libs.push(gen.create_library(spec)?);
+        }
+        let primary_test_db = rt
+            .block_on(TestDb::create(kind))
+            .with_context(|| format!("no {kind:?} server"))?;
+        let primary_db = rt.block_on(primary_test_db.connect());
+        rt.block_on(write_database(&primary_db, &libs.iter().collect::<Vec<_>>()))?;
+        let storage = util::files(&primary_data.join("storage"));
+        eprintln!(
+            "generated {} libraries, {} objects, {} in {}",
+            libs.len(),
+            storage.len(),
+            mib(storage.values().sum::<u64>() as f64),
+            secs(started.elapsed())
+        );
+        let backup_test_db = rt
+            .block_on(TestDb::create(kind))
+            .with_context(|| format!("no {kind:?} server"))?;
+        let backup_db = rt.block_on(backup_test_db.connect());
+        let dep = Deployment::new(&broker.bootstrap());
+        let primary = Proc::start(
+            bin,
+            "primary",
+            &dir,
+            &primary_config(&dep, &primary_data, &primary_test_db.url, &dir, "200ms"),
+            &dep.primary_metrics,
+        );
+        // The primary's first poll publishes a snapshot of every head: let it finish before the
+        // backup starts, so the copy is timed on its own.
+        let want = libs.len() as f64;
+        if !wait_for(Duration::from_secs(600), Duration::from_millis(100), || {
+            primary.metric("seaf_primary_events_published_total", &[]) >= want
+        }) {
+            bail!("the primary did not publish its snapshot\n{}", primary.log_tail());
+        }
+        Ok(Site {
+            rt,
+            bin: bin.to_path_buf(),
+            backup_data: dir.join("backup/seafile-data"),
+            dir,
+            dep,
+            gen,
+            libs,
+            primary_data,
+            primary_test_db,
+            primary_db,
+            primary,
+            backup_test_db,
+            backup_db,
+            backup: None,
+        })
+    }
+
+    fn backup_config(&self) -> String {
+        with_properties(
+            self.dep
+                .backup_config(
+                    &self.backup_data,
+                    &self.backup_test_db.url,
+                    &self.dep.backup_metrics,
+                    "1h",
+                )
+                .replace("workers = 4", "workers = 8"),
+        )
+    }
+
+    fn start_backup(&mut self) {
+        let config = self.backup_config();
+        self.backup = Some(Proc::start(
+            &self.bin,
+            "backup",
+            &self.dir,
+            &config,
+            &self.dep.backup_metrics,
+        ));
+    }
+
+    fn backup(&self) -> &Proc {
+        self.backup.as_ref().expect("the backup runs")
+    }
+
+    fn heads(&self, db: &SeafileDb) -> BTreeMap<RepoId, ObjectId> {
+        self.rt.block_on(db.heads()).unwrap_or_default().into_iter().collect()
+    }
+
+    fn wait_converged(&self, timeout: Duration) -> anyhow::Result<()> {
+        let want = self.heads(&self.primary_db);
+        if !wait_for(timeout, Duration::from_millis(20), || {
+            self.heads(&self.backup_db) == want
+        }) {
+            bail!("the backup did not converge\n{}", self.backup().log_tail());
+        }
+        Ok(())
+    }
+
+    /// Initial copy vs `cp -a`, then one incremental cycle (1% of libraries) vs
+    /// `rsync -a --ignore-existing`, and the bytes pulled for it.
+    fn copy_and_incremental(&mut self, scale: &Scale) -> anyhow::Result<Vec<Row>> {
+        let storage = self.primary_data.join("storage");
+        let before = util::files(&storage);
+        let (objects, bytes) = (before.len(), before.values().sum::<u64>() as f64);
+
+        // Baseline: cp -a of the storage folder (page cache warm, as for the backup).
+        let copy = self.dir.join("cp/seafile-data");
+        std::fs::create_dir_all(&copy)?;
+        let cp = timed("cp", &["-a", storage.to_str().unwrap(), copy.to_str().unwrap()])?;
+        let cp_sync = cp + timed("sync", &[])?;
+        eprintln!("cp -a: {} (+ sync: {})", secs(cp), secs(cp_sync));
+
+        // seaf-backup: an empty backup starts, pulls every library, verifies every id.
+        let started = Instant::now();
+        self.start_backup();
+        self.wait_converged(Duration::from_secs(3600))?;
+        let took = started.elapsed();
+        let copied = util::files(&self.backup_data.join("storage"));
+        eprintln!(
+            "initial copy: {} objects in {} ({} objects on the backup)",
+            objects,
+            secs(took),
+            copied.len()
+        );
+        let (ours, theirs) = (bytes / took.as_secs_f64(), bytes / cp.as_secs_f64());
+        let mut rows = vec![Row {
+            figure: format!(
+                "Initial full copy: {} libraries, {objects} objects, {}",
+                self.libs.len(),
+                mib(bytes)
+            ),
+            measured: format!("{}/s ({}, every id verified)", mib(ours), secs(took)),
+            baseline: format!(
+                "`cp -a`: {}/s ({}; {} with `sync`)",
+                mib(theirs),
+                secs(cp),
+                secs(cp_sync)
+            ),
+            ratio: format!("{:.0}%", 100.0 * ours / theirs),
+            target: "≥ 70% of `cp -a`".into(),
+            met: Some(ours / theirs >= 0.7),
+        }];
+
+        // One incremental cycle: 1% of the libraries get a commit with 4 changes.
+        let step = (self.libs.len() / scale.changed.max(1)).max(1);
+        let changed: Vec<usize> = (0..self.libs.len()).step_by(step).take(scale.changed).collect();
+        for &i in &changed {
+            self.gen.update_library(&mut self.libs[i], 4)?;
+        }
+        let after = util::files(&storage);
+        let new_bytes: u64 = after
+            .iter()
+            .filter(|(p, _)| !before.contains_key(*p))
+            .map(|(_, s)| s)
+            .sum();
+        let fetched_before = self.backup().metric("seaf_backup_bytes_fetched_total", &[]);
+        let started = Instant::now();
+        for &i in &changed {
+            self.rt.block_on(self.primary_db.write_repo(&self.libs[i].record))?;
+        }
+        self.wait_converged(Duration::from_secs(600))?;
+        let seaf = started.elapsed();
+        let fetched = self.backup().metric("seaf_backup_bytes_fetched_total", &[]) - fetched_before;
+        let storage_slash = format!("{}/", storage.display());
+        let copy_slash = format!("{}/", copy.join("storage").display());
+        let rsync = timed("rsync", &["-a", "--ignore-existing", &storage_slash, &copy_slash])?;
+        eprintln!(
+            "incremental: seaf-backup {}, rsync {}; fetched {fetched} bytes for {new_bytes} new",
+            secs(seaf),
+            secs(rsync)
+        );
+        rows.push(Row {
+            figure: format!(
+                "Incremental cycle: {} of {} libraries changed ({} new objects)",
+                changed.len(),
+                self.libs.len(),
+                after.len() - before.len()
+            ),
+            measured: format!("{} (update → backup consistent, poll 200 ms)", ms(seaf)),
+            baseline: format!("`rsync -a --ignore-existing`: {}", ms(rsync)),
+            ratio: format!("{:.1}×", rsync.as_secs_f64() / seaf.as_secs_f64()),
+            target: "≥ 50× faster than rsync".into(),
+            met: Some(rsync.as_secs_f64() / seaf.as_secs_f64() >= 50.0),
+        });
+        let ratio = fetched / new_bytes as f64;
+        rows.push(Row {
+            figure: "Bytes pulled / bytes of new objects (same cycle)".into(),
+            measured: format!("{fetched:.0} B pulled"),
+            baseline: format!("{new_bytes} B of new objects on the primary"),
+            ratio: format!("{ratio:.3}"),
+            target: "≤ 1.02".into(),
+            met: Some(ratio <= 1.02),
+        });
+        Ok(rows)
+    }
+
+    /// Steady updates; time from each update's commit (its Branch row written) to the backup
+    /// database holding the new head. Once with poll_interval 200 ms, once with 1 s (default).
+    fn latency(&mut self, scale: &Scale) -> anyhow::Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        for poll in ["200ms", "1s"] {
+            let config = primary_config(
+                &self.dep,
+                &self.primary_data,
+                &self.primary_test_db.url,
+                &self.dir,
+                poll,
+            );
+            self.primary.restart_with(&config);
+            std::thread::sleep(Duration::from_secs(2));
+            let mean = |p: &Proc, name: &str| {
+                (
+                    p.metric(&format!("{name}_sum"), &[]),
+                    p.metric(&format!("{name}_count"), &[]),
+                )
+            };
+            let publish0 = mean(&self.primary, "seaf_primary_publish_seconds");
+            let sync0 = mean(self.backup(), "seaf_backup_repo_sync_seconds");
+            let mut samples = self.latency_run(scale)?;
+            let publish1 = mean(&self.primary, "seaf_primary_publish_seconds");
+            let sync1 = mean(self.backup(), "seaf_backup_repo_sync_seconds");
+            let avg = |a: (f64, f64), b: (f64, f64)| 1000.0 * (b.0 - a.0) / (b.1 - a.1).max(1.0);
+            eprintln!(
+                "latency, poll {poll}: mean publish (detection → broker ack) {:.0} ms, mean worker sync {:.0} ms",
+                avg(publish0, publish1),
+                avg(sync0, sync1)
+            );
+            samples.sort();
+            let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
+            eprintln!(
+                "latency, poll {poll}: {} samples, p50 {}, p99 {}, max {}",
+                samples.len(),
+                ms(p50),
+                ms(p99),
+                ms(*samples.last().unwrap_or(&Duration::ZERO))
+            );
+            rows.push(Row {
+                figure: format!(
+                    "Update → backup consistent, `poll_interval = \"{poll}\"` ({} updates at {}/s)",
+                    samples.len(),
+                    scale.rate
+                ),
+                measured: format!("p50 {}, p99 {}", ms(p50), ms(p99)),
+                baseline: "—".into(),
+                ratio: "—".into(),
+                target: "p50 ≤ 300 ms, p99 ≤ 1 s".into(),
+                met: Some(p50 <= Duration::from_millis(300) && p99 <= Duration::from_secs(1)),
+            });
+        }
+        Ok(rows)
+    }
+
+    fn latency_run(&mut self, scale: &Scale) -> anyhow::Result<Vec<Duration>> {
+        let interval = Duration::from_secs_f64(1.0 / scale.rate);
+        let end = Instant::now() + Duration::from_secs(scale.latency_secs);
+        let mut next = Instant::now();
+        let mut outstanding: Vec<(usize, ObjectId, Instant)> = Vec::new();
+        let mut samples = Vec::new();
+        let mut cursor = 0usize;
+        let give_up = end + Duration::from_secs(60);
+        while Instant::now() < end || !outstanding.is_empty() {
+            if Instant::now() > give_up {
+                bail!("{} updates never reached the backup", outstanding.len());
+            }
+            let now = Instant::now();
+            if now >= next && now < end {
+                let i = cursor % self.libs.len();
+                cursor += 1;
+                if !outstanding.iter().any(|(j, _, _)| *j == i) {
+                    let head = self.gen.update_library(&mut self.libs[i], 2)?;
+                    self.rt.block_on(self.primary_db.write_repo(&self.libs[i].record))?;
+                    outstanding.push((i, head, Instant::now()));
+                }
+                next += interval;
+            }
+            let mut k = 0;
+            while k < outstanding.len() {
+                let (i, head, at) = outstanding[k];
+                if self.rt.block_on(self.backup_db.head(&self.libs[i].repo_id))? == Some(head) {
+                    samples.push(at.elapsed());
+                    outstanding.swap_remove(k);
+                } else {
+                    k += 1;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(samples)
+    }
+
+    /// No-op events (the backup's own heads) through the backup, and through a raw consumer.
+    fn replay(&mut self, scale: &Scale) -> anyhow::Result<Vec<Row>> {
+        let heads: Vec<(RepoId, ObjectId)> = self.heads(&self.backup_db).into_iter().collect();
+        anyhow::ensure!(heads == self.heads(&self.primary_db).into_iter().collect::<Vec<_>>());
+        self.backup.as_mut().expect("backup").stop();
+
+        let produced = Instant::now();
+        produce(&self.dep.brokers, &self.dep.topic, &heads, scale.events)?;
+        eprintln!("produced {} no-op events in {}", scale.events, secs(produced.elapsed()));
+
+        let (raw_count, raw_took) = raw_consume(&self.dep.brokers, &self.dep.topic)?;
+        let raw_rate = raw_count as f64 / raw_took.as_secs_f64();
+        eprintln!("raw consumer: {raw_count} events in {}", secs(raw_took));
+
+        // The backup resumes at its committed offsets: exactly the events just produced (and a
+        // few heartbeats).
+        let started = Instant::now();
+        self.backup.as_mut().expect("backup").spawn();
+        // Timed like the raw consumer: from the moment it starts consuming (here: /healthz
+        // answers, the consumer starts right after) to the last event read, group join included.
+        let backup = self.backup();
+        let consuming = Instant::now();
+        let want = scale.events as f64;
+        let read = wait_for(Duration::from_secs(3600), Duration::from_millis(10), || {
+            backup.metric("seaf_backup_events_total", &["result=\"queued\""]) >= want
+        });
+        anyhow::ensure!(read, "the backup did not read the events\n{}", backup.log_tail());
+        let done = Instant::now();
+        let took = done - consuming;
+        let rate = want / took.as_secs_f64();
+        // Then every library it marked is compared with the primary (one metadata request each).
+        let settled = wait_for(Duration::from_secs(600), Duration::from_millis(50), || {
+            self.rt
+                .block_on(self.backup_db.sync_states())
+                .map(|s| s.iter().all(|s| s.state == seaf_seafile::SyncState::Synced))
+                .unwrap_or(false)
+        });
+        eprintln!(
+            "backup consumer: {} events in {} ({} from process start); all handled {} after start{}",
+            scale.events,
+            secs(took),
+            secs(done - started),
+            secs(started.elapsed()),
+            if settled { "" } else { " (NOT settled)" }
+        );
+        let applied = backup.metric("seaf_backup_objects_fetched_total", &[]).max(0.0);
+        Ok(vec![Row {
+            figure: format!("Replay of {} no-op events ({} libraries)", scale.events, heads.len()),
+            measured: format!("{:.0} events/s ({}; {:.0} objects fetched)", rate, secs(took), applied),
+            baseline: format!("raw rdkafka consumer + Avro decode: {raw_rate:.0} events/s"),
+            ratio: format!("{:.0}%", 100.0 * rate / raw_rate),
+            target: "≥ 200k events/s".into(),
+            met: Some(rate >= 200_000.0),
+        }])
+    }
+}
+
+fn primary_config(dep: &Deployment, data: &Path, url: &str, dir: &Path, poll: &str) -> String {
+    with_properties(
+        dep.primary_config(data, url, &dir.join("state"))
+            .replace("poll_interval = \"200ms\"", &format!("poll_interval = \"{poll}\"")),
+    )
+}
+
+/// The bench's `--kafka-property` settings, set once at start.
+static KAFKA_PROPERTIES: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// Adds the `--kafka-property` settings to a configuration's `[kafka.properties]`.
+fn with_properties(config: String) -> String {
+    let anchor = "\"message.timeout.ms\" = \"20000\"\n";
+    let extra: String = KAFKA_PROPERTIES
+        .get()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k:?} = {v:?}\n"))
+        .collect();
+    config.replacen(anchor, &format!("{anchor}{extra}"), 1)
+}
+
+/// Produces `n` UPDATE events cycling over `heads`, in large compressed batches.
+fn produce(brokers: &str, topic: &str, heads: &[(RepoId, ObjectId)], n: usize) -> anyhow::Result<()> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "100")
+        .set("batch.num.messages", "10000")
+        .set("batch.size", "1000000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("message.timeout.ms", "600000")
+        .set("log_level", "3")
+        .create()?;
+    let codec = Codec::single_object();
+    for i in 0..n {
+        let (repo, head) = heads[i % heads.len()];
+        let event = RepoUpdate::update(repo, head, Some(head), "bench", DetectionSource::Poll);
+        let payload = codec.encode(&event)?;
+        let key = event.key();
+        loop {
+            match producer.send(BaseRecord::to(topic).key(&key).payload(&payload)) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    producer.poll(Duration::from_millis(50));
+                }
+                Err((e, _)) => bail!("producing: {e}"),
+            }
+        }
+        if i % 1000 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(1800))?;
+    Ok(())
+}
+
+/// Reads the whole topic in a group of its own, decoding every event; returns the count and
+/// the time from subscribing (group join included) to the last message.
+fn raw_consume(brokers: &str, topic: &str) -> anyhow::Result<(u64, Duration)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("bench-raw-{}", uuid::Uuid::new_v4().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("log_level", "3")
+        .create()?;
+    let timeout = Duration::from_secs(30);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut total = 0i64;
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+            total += high - low;
+        }
+    }
+    let subscribed = Instant::now();
+    consumer.subscribe(&[topic])?;
+    let codec = Codec::single_object();
+    let (mut count, mut errors) = (0u64, 0u64);
+    let mut last = Instant::now();
+    let mut idle_since = Instant::now();
+    while (count as i64) < total {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                last = Instant::now();
+                idle_since = last;
+                if codec.decode(m.payload().unwrap_or_default()).is_err() {
+                    errors += 1;
+                }
+                count += 1;
+            }
+            Some(Err(e)) => eprintln!("raw consumer: {e}"),
+            None if idle_since.elapsed() > Duration::from_secs(20) => break,
+            None => {}
+        }
+    }
+    anyhow::ensure!(errors == 0, "{errors} events did not decode");
+    Ok((count, last - subscribed))
+}
+
+/// Full scan and peak memory at `scale.scan_libraries` libraries, all in sync: Branch rows on
+/// both sides (the scan reads nothing else but the backup's state rows), bulk-inserted.
+fn scan(
+    rt: &tokio::runtime::Runtime,
+    broker: &Broker,
+    kind: DbKind,
+    scale: &Scale,
+    work: &Path,
+    bin: &Path,
+) -> anyhow::Result<Vec<Row>> {
+    let dir = work.join("scan");
+    let data = dir.join("primary/seafile-data");
+    std::fs::create_dir_all(data.join("storage"))?;
+    std::fs::create_dir_all(dir.join("state"))?;
+    let primary_test_db = rt.block_on(TestDb::create(kind)).context("database server")?;
+    let backup_test_db = rt.block_on(TestDb::create(kind)).context("database server")?;
+    let n = scale.scan_libraries;
+    let heads: Vec<(String, String)> = (0..n)
+        .map(|_| (uuid::Uuid::new_v4().to_string(), util::random_hex40()))
+        .collect();
+    let started = Instant::now();
+    rt.block_on(async {
+        for (db, backup) in [(&primary_test_db, false), (&backup_test_db, true)] {
+            let seaf = db.connect().await;
+            seaf.create_core_tables().await?;
+            if backup {
+                seaf.create_state_tables().await?;
+            }
+            seaf.close().await;
+            let pool = sqlx::any::AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(&db.url)
+                .await?;
+            for chunk in heads.chunks(500) {
+                let values: Vec<String> = chunk
+                    .iter()
+                    .map(|(r, h)| format!("('master', '{r}', '{h}')"))
+                    .collect();
+                let sql = format!("INSERT INTO Branch (name, repo_id, commit_id) VALUES {}", values.join(", "));
+                sqlx::query(&sql).execute(&pool).await?;
+                if backup {
+                    let now = 1_700_000_000_000i64;
+                    let values: Vec<String> = chunk
+                        .iter()
+                        .map(|(r, h)| format!("('{r}', 'synced', '{h}', {now}, {now}, {now})"))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO SeafBackupRepoState (repo_id, state, head, wanted_at, sync_started, updated_at) VALUES {}",
+                        values.join(", ")
+                    );
+                    sqlx::query(&sql).execute(&pool).await?;
+                }
+            }
+            pool.close().await;
+        }
+        anyhow::Ok(())
+    })?;
+    eprintln!("inserted {n} libraries on both sides in {}", secs(started.elapsed()));
+
+    let dep = Deployment::new(&broker.bootstrap());
+    // The primary already published these heads (its state file says so): it starts quiet,
+    // as a long-running primary would, instead of publishing a 100k-event snapshot.
+    let published: serde_json::Map<String, serde_json::Value> =
+        heads.iter().map(|(r, h)| (r.clone(), h.clone().into())).collect();
+    let state = serde_json::json!({"version": 1, "topic": dep.topic, "published": published});
+    std::fs::write(dir.join("state/primary-published.json"), state.to_string())?;
+    let primary = Proc::start(
+        bin,
+        "primary",
+        &dir,
+        &with_properties(dep.primary_config(&data, &primary_test_db.url, &dir.join("state"))),
+        &dep.primary_metrics,
+    );
+    let backup_data = dir.join("backup/seafile-data");
+    let backup = Proc::start(
+        bin,
+        "backup",
+        &dir,
+        &with_properties(
+            dep.backup_config(&backup_data, &backup_test_db.url, &dep.backup_metrics, "1h")
+                .replace("workers = 4", "workers = 8"),
+        ),
+        &dep.backup_metrics,
+    );
+    // The backup scans once at start.
+    let scanned = wait_for(Duration::from_secs(600), Duration::from_millis(20), || {
+        backup.metric("seaf_backup_full_scan_seconds", &[]) > 0.0
+    });
+    anyhow::ensure!(scanned, "no full scan\n{}\n{}", backup.log_tail(), primary.log_tail());
+    let scan_secs = backup.metric("seaf_backup_full_scan_seconds", &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = backup.peak_rss().unwrap_or(0) as f64;
+    let waiting = backup.metric("seaf_backup_repos", &["state=\"waiting\""]);
+    let cli = timed(
+        bin.to_str().unwrap(),
+        &["scan", "-c", backup.config_path().to_str().unwrap()],
+    )?;
+    eprintln!(
+        "full scan of {n}: {scan_secs:.3} s in the backup process, `scan` command {} (whole process); peak RSS {}; waiting {waiting}",
+        secs(cli),
+        mib(rss)
+    );
+    Ok(vec![
+        Row {
+            figure: format!("Full scan of {n} libraries, all in sync ({kind:?} → HTTP → {kind:?})"),
+            measured: format!("{scan_secs:.2} s"),
+            baseline: format!("`seaf-backup scan` command, whole process: {}", secs(cli)),
+            ratio: "—".into(),
+            target: "≤ 2 s".into(),
+            met: Some(scan_secs <= 2.0),
+        },
+        Row {
+            figure: format!("Peak RSS (VmHWM) of the backup process after a full scan of {n} libraries"),
+            measured: mib(rss),
+            baseline: "—".into(),
+            ratio: "—".into(),
+            target: "≤ 64 MiB".into(),
+            met: Some(rss <= 64.0 * (1u64 << 20) as f64),
+        },
+    ])
+}
