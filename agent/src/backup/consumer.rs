@@ -6,6 +6,7 @@
 //! or the consumer closes; so a crash redelivers events, never loses them. Undecodable messages
 //! are counted, logged with partition and offset, and skipped.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +16,9 @@ use seaf_kafka::{decode_message, Codec, KafkaSettings, LagContext, RepoUpdateKin
 use tokio::sync::{watch, Notify};
 
 use super::Backup;
+
+/// Most events recorded with one database statement.
+const MAX_BATCH: usize = 5_000;
 use crate::telemetry::Health;
 
 /// Builds the group consumer with manual offset storage and subscribes it.
@@ -91,39 +95,63 @@ async fn consume(
             Ok(Ok(m)) => m,
         };
         health.ok("broker");
-        let (partition, offset) = (message.partition(), message.offset());
-        match decode_message(codec, &message) {
-            Ok(event) => {
-                let age = SystemTime::now().duration_since(event.detected_at).unwrap_or_default();
-                metrics::gauge!("seaf_backup_seconds_behind_primary").set(age.as_secs_f64());
-                match (event.kind, event.repo_id) {
-                    (RepoUpdateKind::Heartbeat, _) | (_, None) => {
-                        metrics::counter!("seaf_backup_events_total", "result" => "heartbeat").increment(1);
-                    }
-                    (_, Some(repo)) => {
-                        // Durable before the offset may be committed; retried until the database answers.
-                        loop {
-                            match backup.db.mark_waiting(&repo).await {
-                                Ok(()) => break,
-                                Err(e) => {
-                                    health.failed("database", &e);
-                                    tracing::warn!(error = %e, "cannot record pending work; retrying");
-                                    tokio::time::sleep(Duration::from_secs(1)).await;
-                                }
+        // Take whatever else is already fetched (without waiting), so one database statement
+        // records a whole batch of events: a replay of the topic reads at the broker's pace,
+        // not at one database commit per event.
+        let mut batch = vec![message];
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                Ok(Ok(m)) => batch.push(m),
+                _ => break,
+            }
+        }
+        let mut repos = Vec::new();
+        let mut seen = HashSet::new();
+        let mut queued = 0u64;
+        for message in &batch {
+            let (partition, offset) = (message.partition(), message.offset());
+            match decode_message(codec, message) {
+                Ok(event) => {
+                    let age = SystemTime::now().duration_since(event.detected_at).unwrap_or_default();
+                    metrics::gauge!("seaf_backup_seconds_behind_primary").set(age.as_secs_f64());
+                    match (event.kind, event.repo_id) {
+                        (RepoUpdateKind::Heartbeat, _) | (_, None) => {
+                            metrics::counter!("seaf_backup_events_total", "result" => "heartbeat").increment(1);
+                        }
+                        (_, Some(repo)) => {
+                            queued += 1;
+                            if seen.insert(repo) {
+                                repos.push(repo);
                             }
                         }
-                        metrics::counter!("seaf_backup_events_total", "result" => "queued").increment(1);
-                        wake.notify_one();
+                    }
+                }
+                Err(e) => {
+                    metrics::counter!("seaf_backup_events_total", "result" => "undecodable").increment(1);
+                    tracing::warn!(partition, offset, error = %e, "skipping an undecodable message");
+                }
+            }
+        }
+        if !repos.is_empty() {
+            // Durable before the offsets may be committed; retried until the database answers.
+            loop {
+                match backup.db.mark_waiting_many(&repos).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        health.failed("database", &e);
+                        tracing::warn!(error = %e, "cannot record pending work; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
             }
-            Err(e) => {
-                metrics::counter!("seaf_backup_events_total", "result" => "undecodable").increment(1);
-                tracing::warn!(partition, offset, error = %e, "skipping an undecodable message");
-            }
+            metrics::counter!("seaf_backup_events_total", "result" => "queued").increment(queued);
+            wake.notify_one();
         }
-        if let Err(e) = consumer.store_offset_from_message(&message) {
-            tracing::warn!(partition, offset, error = %e, "cannot store the offset; the event will be redelivered");
+        for message in &batch {
+            if let Err(e) = consumer.store_offset_from_message(message) {
+                let (partition, offset) = (message.partition(), message.offset());
+                tracing::warn!(partition, offset, error = %e, "cannot store the offset; the event will be redelivered");
+            }
         }
         if lag_published.elapsed() > Duration::from_secs(5) {
             publish_lag(consumer, &settings.topic);

@@ -31,6 +31,9 @@ use crate::telemetry::{self, Health};
 use client::PrimaryClient;
 use sync::{SyncError, SyncOptions, SyncReport};
 
+/// Local heads read per query in a full scan.
+const SCAN_PAGE: u32 = 50_000;
+
 /// A lease lasts this long and is renewed at a third of it while a sync runs.
 const LEASE_MS: i64 = 30_000;
 
@@ -216,38 +219,53 @@ impl Backup {
         Ok(false)
     }
 
+    /// Every head in the backup database, read page by page so the database rows of 100k
+    /// libraries are never all in memory at once.
+    async fn local_heads(&self) -> anyhow::Result<HashMap<RepoId, ObjectId>> {
+        let mut local = HashMap::new();
+        let mut after = None;
+        loop {
+            let page = self.db.heads_page(after.as_ref(), SCAN_PAGE).await?;
+            after = page.last().map(|(repo, _)| *repo);
+            let full = page.len() == SCAN_PAGE as usize;
+            local.extend(page);
+            if !full {
+                return Ok(local);
+            }
+        }
+    }
+
     /// Compares every library with the primary and marks the differences waiting. Returns how
     /// many were marked.
     pub async fn full_scan(&self) -> anyhow::Result<usize> {
         let started = Instant::now();
-        let primary: HashMap<RepoId, ObjectId> = self
-            .primary
-            .all_heads()
-            .await
-            .map_err(SyncError::Remote)?
-            .into_iter()
+        // Both lists at once: each is a database read of every head (the primary's over HTTP).
+        let (primary, local) = tokio::join!(self.primary.all_heads(), self.local_heads());
+        let primary: HashMap<RepoId, ObjectId> = primary.map_err(SyncError::Remote)?.into_iter().collect();
+        let local = local?;
+        // Sync states matter only for libraries the primary no longer lists (usually none).
+        let states: HashMap<RepoId, SyncState> = if local.keys().any(|repo| !primary.contains_key(repo)) {
+            self.db
+                .sync_states()
+                .await?
+                .into_iter()
+                .map(|s| (s.repo_id, s.state))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let mut differ: Vec<RepoId> = primary
+            .iter()
+            .filter(|(repo, head)| local.get(*repo) != Some(*head))
+            .map(|(repo, _)| *repo)
             .collect();
-        let local: HashMap<RepoId, ObjectId> = self.db.heads().await?.into_iter().collect();
-        let states: HashMap<RepoId, SyncState> = self
-            .db
-            .sync_states()
-            .await?
-            .into_iter()
-            .map(|s| (s.repo_id, s.state))
-            .collect();
-        let mut marked = 0;
-        for (repo, head) in &primary {
-            if local.get(repo) != Some(head) {
-                self.db.mark_waiting(repo).await?;
-                marked += 1;
-            }
-        }
-        for repo in local.keys() {
-            if !primary.contains_key(repo) && states.get(repo) != Some(&SyncState::Deleted) {
-                self.db.mark_waiting(repo).await?;
-                marked += 1;
-            }
-        }
+        differ.extend(
+            local
+                .keys()
+                .filter(|repo| !primary.contains_key(*repo) && states.get(*repo) != Some(&SyncState::Deleted)),
+        );
+        self.db.mark_waiting_many(&differ).await?;
+        let marked = differ.len();
         metrics::gauge!("seaf_backup_full_scan_seconds").set(started.elapsed().as_secs_f64());
         tracing::info!(libraries = primary.len(), marked, took = ?started.elapsed(), "full scan done");
         Ok(marked)
@@ -413,9 +431,11 @@ async fn scan_loop(backup: Backup, period: Duration, wake: Arc<Notify>, health: 
 /// Keeps `seaf_backup_repos{state}` current.
 async fn state_gauges(db: SeafileDb) {
     loop {
-        if let Ok(states) = db.sync_states().await {
+        // Counted by the database: reading every row every 5 s would cost memory and time in
+        // proportion to the number of libraries.
+        if let Ok(counts) = db.state_counts().await {
             for state in SyncState::ALL {
-                let n = states.iter().filter(|s| s.state == state).count();
+                let n = counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
                 metrics::gauge!("seaf_backup_repos", "state" => state.as_str()).set(n as f64);
             }
         }

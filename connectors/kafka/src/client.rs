@@ -238,6 +238,10 @@ impl KafkaSettings {
         config.set("enable.auto.commit", "false");
         config.set("auto.offset.reset", "earliest");
         config.set("enable.partition.eof", "false");
+        // How long a fetch may wait for new events. Brokers that answer a waiting fetch only
+        // when it expires (Tansu) would otherwise add up to librdkafka's 500 ms to every
+        // update's way to the backup; Kafka answers as soon as data arrives either way.
+        config.set("fetch.wait.max.ms", "50");
         config.set(
             "statistics.interval.ms",
             self.statistics_interval.as_millis().to_string(),

@@ -123,6 +123,67 @@ impl SeafileDb {
         Ok(())
     }
 
+    /// [`SeafileDb::mark_waiting`] for many libraries at once: one `UPDATE … IN (…)` per 500
+    /// libraries (plus inserts for libraries without a row), instead of a round trip and a
+    /// commit per library. Durable when this returns.
+    pub async fn mark_waiting_many(&self, repos: &[RepoId]) -> Result<(), DbError> {
+        if repos.len() == 1 {
+            return self.mark_waiting(&repos[0]).await;
+        }
+        for chunk in repos.chunks(500) {
+            let now = now_ms();
+            let ids: Vec<&str> = chunk.iter().map(RepoId::as_str).collect();
+            let list = vec!["?"; ids.len()].join(", ");
+            let mut binds = vec![Bind::Int(now), Bind::Int(now)];
+            binds.extend(ids.iter().map(|id| Bind::Text(id)));
+            let updated = self
+                .execute(
+                    "marking libraries waiting",
+                    &format!("UPDATE SeafBackupRepoState SET wanted_at = ?, updated_at = ?, state = CASE WHEN state = 'syncing' THEN 'syncing' ELSE 'waiting' END WHERE repo_id IN ({list})"),
+                    &binds,
+                )
+                .await?;
+            if updated as usize >= ids.len() {
+                continue;
+            }
+            // Some have no row yet (or the server counts only changed rows): find which.
+            let existing: std::collections::HashSet<String> = self
+                .fetch_texts(
+                    "marking libraries waiting",
+                    &format!("SELECT repo_id FROM SeafBackupRepoState WHERE repo_id IN ({list})"),
+                    &binds[2..],
+                    "repo_id",
+                )
+                .await?
+                .into_iter()
+                .map(|s| s.trim().to_string())
+                .collect();
+            for repo in chunk.iter().filter(|r| !existing.contains(r.as_str())) {
+                self.mark_waiting(repo).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many libraries are in each state (states without any are left out).
+    pub async fn state_counts(&self) -> Result<Vec<(SyncState, u64)>, DbError> {
+        let rows = self
+            .fetch_rows(
+                "counting sync states",
+                "SELECT state, COUNT(*) AS n FROM SeafBackupRepoState GROUP BY state",
+                &[],
+                &["state", "n"],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|mut r| {
+                let state = r[0].take()?.trim().parse().ok()?;
+                Some((state, r[1].take()?.parse().ok()?))
+            })
+            .collect())
+    }
+
     /// Libraries ready for a worker: waiting, or syncing under an expired lease.
     pub async fn ready_to_sync(&self, limit: u32) -> Result<Vec<RepoId>, DbError> {
         let rows = self
