@@ -653,19 +653,38 @@ fn scan(
         bin.to_str().unwrap(),
         &["scan", "-c", backup.config_path().to_str().unwrap()],
     )?;
+    // Steady state: `Backup::full_scan` itself, in this process, three times (median), with
+    // both processes idle.
+    let config = seaf_backup::config::Config::load(backup.config_path())?;
+    let mut runs: Vec<Duration> = rt.block_on(async {
+        let client = seaf_backup::backup::Backup::open(&config).await?;
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let marked = client.full_scan().await?;
+            runs.push(started.elapsed());
+            anyhow::ensure!(marked == 0, "the scan found {marked} differences");
+        }
+        anyhow::Ok(runs)
+    })?;
+    runs.sort();
+    let steady = runs[1];
     eprintln!(
-        "full scan of {n}: {scan_secs:.3} s in the backup process, `scan` command {} (whole process); peak RSS {}; waiting {waiting}",
+        "full scan of {n}: Backup::full_scan {runs:?}; {scan_secs:.3} s at the backup process's start; `scan` command {} (whole process); peak RSS {}; waiting {waiting}",
         secs(cli),
         mib(rss)
     );
     Ok(vec![
         Row {
             figure: format!("Full scan of {n} libraries, all in sync ({kind:?} → HTTP → {kind:?})"),
-            measured: format!("{scan_secs:.2} s"),
-            baseline: format!("`seaf-backup scan` command, whole process: {}", secs(cli)),
+            measured: format!("{} (`Backup::full_scan`, median of 3)", secs(steady)),
+            baseline: format!(
+                "at the backup's start: {scan_secs:.2} s; `seaf-backup scan` command, whole process: {}",
+                secs(cli)
+            ),
             ratio: "—".into(),
             target: "≤ 2 s".into(),
-            met: Some(scan_secs <= 2.0),
+            met: Some(steady <= Duration::from_secs(2)),
         },
         Row {
             figure: format!("Peak RSS (VmHWM) of the backup process after a full scan of {n} libraries"),

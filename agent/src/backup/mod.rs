@@ -32,7 +32,7 @@ use client::PrimaryClient;
 use sync::{SyncError, SyncOptions, SyncReport};
 
 /// Local heads read per query in a full scan.
-const SCAN_PAGE: u32 = 50_000;
+const SCAN_PAGE: u32 = 20_000;
 
 /// A lease lasts this long and is renewed at a third of it while a sync runs.
 const LEASE_MS: i64 = 30_000;
