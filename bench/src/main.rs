@@ -107,7 +107,8 @@ impl Scale {
             ScaleName::Full => Scale {
                 name: "full",
                 libraries: 10_000,
-                commits: 8,
+                // About 100 objects per library: ~1M objects.
+                commits: 16,
                 changed: 100,
                 rate: 5.0,
                 latency_secs: 60,
