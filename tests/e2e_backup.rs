@@ -9,101 +9,10 @@ use seaf_seafile::{
     walk_closure, ClosureVisitor, Commit, DbKind, FsObject, ObjectId, ObjectKind, ObjectStore, Problem, RepoId,
     RepoStores, SeafileDb, SyncState, WalkOptions,
 };
-use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
 use support::agent::{wait_until, Agent};
 use support::broker::Broker;
-use support::db::TestDb;
-use support::e2e::Deployment;
+use support::site::{generated_primary, Site};
 use support::{run_cli, Fixture};
-
-/// A primary and one backup, both running.
-struct Site {
-    rt: tokio::runtime::Runtime,
-    dir: tempfile::TempDir,
-    dep: Deployment,
-    primary_db: SeafileDb,
-    primary_data: PathBuf,
-    primary: Agent,
-    backup_test_db: TestDb,
-    backup_db: SeafileDb,
-    backup_data: PathBuf,
-    backup: Agent,
-    _primary_test_db: Option<TestDb>,
-}
-
-impl Site {
-    /// Starts the primary over `primary_data` + `primary_url`, and a backup on a new `kind` database.
-    fn start(broker: &Broker, primary_data: &Path, primary_url: &str, kind: DbKind, scan: &str) -> Option<Site> {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let backup_test_db = rt.block_on(TestDb::create(kind))?;
-        let backup_db = rt.block_on(backup_test_db.connect());
-        let primary_db = rt.block_on(SeafileDb::connect(primary_url)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let dep = Deployment::new(&broker.bootstrap());
-        let primary = Agent::start(
-            "primary",
-            dir.path(),
-            &dep.primary_config(primary_data, primary_url, &dir.path().join("state")),
-            &dep.primary_metrics,
-        );
-        let backup_data = dir.path().join("backup/seafile-data");
-        let backup = Agent::start(
-            "backup",
-            dir.path(),
-            &dep.backup_config(&backup_data, &backup_test_db.url, &dep.backup_metrics, scan),
-            &dep.backup_metrics,
-        );
-        Some(Site {
-            rt,
-            dir,
-            dep,
-            primary_db,
-            primary_data: primary_data.to_path_buf(),
-            primary,
-            backup_test_db,
-            backup_db,
-            backup_data,
-            backup,
-            _primary_test_db: None,
-        })
-    }
-
-    fn primary_heads(&self) -> BTreeMap<RepoId, ObjectId> {
-        self.rt.block_on(self.primary_db.heads()).unwrap().into_iter().collect()
-    }
-
-    fn backup_heads(&self) -> BTreeMap<RepoId, ObjectId> {
-        self.rt
-            .block_on(self.backup_db.heads())
-            .unwrap_or_default()
-            .into_iter()
-            .collect()
-    }
-
-    fn wait_converged(&self, timeout: Duration) {
-        wait_until(
-            timeout,
-            "the backup's heads to equal the primary's",
-            || self.primary_heads() == self.backup_heads(),
-            || format!("{}\n{}", self.backup.log_tail(), self.status_text()),
-        );
-    }
-
-    fn status_text(&self) -> String {
-        run_cli(&["status", "-c", self.backup.config_path().to_str().unwrap()]).1
-    }
-
-    fn verify_backup(&self) -> (i32, String) {
-        let (code, out, err) = run_cli(&[
-            "verify",
-            "--data-dir",
-            self.backup_data.to_str().unwrap(),
-            "--database-url",
-            &self.backup_test_db.url,
-        ]);
-        (code, format!("{out}{err}"))
-    }
-}
 
 /// Storage paths (relative to storage/) of every object in the closure of every fixture head.
 fn reachable_paths(fx: &Fixture) -> BTreeSet<PathBuf> {
@@ -222,35 +131,6 @@ fn fixture_backs_up_byte_for_byte_mariadb() {
 #[test]
 fn fixture_backs_up_byte_for_byte_sqlite() {
     fixture_backs_up_byte_for_byte(DbKind::Sqlite);
-}
-
-/// A primary of generated libraries on `kind`.
-struct Generated {
-    gen: Generator,
-    libs: Vec<GeneratedLibrary>,
-    data: PathBuf,
-    test_db: TestDb,
-    _dir: tempfile::TempDir,
-}
-
-fn generated_primary(rt: &tokio::runtime::Runtime, kind: DbKind, n: usize) -> Option<Generated> {
-    let test_db = rt.block_on(TestDb::create(kind))?;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("seafile-data");
-    let mut gen = Generator::new(&data, 5);
-    let libs: Vec<_> = (0..n)
-        .map(|i| gen.create_library(LibrarySpec::small(&format!("lib {i}"))).unwrap())
-        .collect();
-    let db = rt.block_on(test_db.connect());
-    rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>()))
-        .unwrap();
-    Some(Generated {
-        gen,
-        libs,
-        data,
-        test_db,
-        _dir: dir,
-    })
 }
 
 #[test]
@@ -410,7 +290,7 @@ fn corrupt_block_fails_one_library_and_force_skips_it() {
         .unwrap();
     assert_eq!(state.state, SyncState::Synced);
     assert_eq!(site.backup_heads(), site.primary_heads());
-    let _ = (&site.primary_data, &site._primary_test_db);
+    let _ = &site.primary_data;
 }
 
 #[test]

@@ -12,6 +12,8 @@ pub mod agent;
 pub mod broker;
 pub mod db;
 pub mod e2e;
+pub mod proxy;
+pub mod site;
 
 /// True under CI, where a missing service or fixture must fail the run.
 pub fn in_ci() -> bool {

@@ -1,0 +1,201 @@
+//! A whole deployment in one value: a primary process over some Seafile data, one backup
+//! process on a fresh database, and the helpers the end-to-end and fault tests check them with.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use seaf_seafile::{DbKind, ObjectId, RepoId, SeafileDb};
+use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
+
+use crate::agent::{wait_until, Agent};
+use crate::broker::Broker;
+use crate::db::TestDb;
+use crate::e2e::Deployment;
+use crate::proxy::Proxy;
+use crate::run_cli;
+
+/// How to start a [`Site`].
+pub struct SiteOptions<'a> {
+    /// The backup database's kind.
+    pub kind: DbKind,
+    /// The backup's full-scan period (`sync_poll_interval`).
+    pub scan: &'a str,
+    /// Put a [`Proxy`] between the backup and the primary's object API.
+    pub proxy: bool,
+    /// The backup's `seafile-data` (default: inside the site's temp dir).
+    pub backup_data: Option<PathBuf>,
+}
+
+impl SiteOptions<'_> {
+    pub fn new(kind: DbKind) -> Self {
+        SiteOptions {
+            kind,
+            scan: "1h",
+            proxy: false,
+            backup_data: None,
+        }
+    }
+}
+
+/// A primary and one backup, both running.
+pub struct Site {
+    pub rt: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+    pub dep: Deployment,
+    pub primary_db: SeafileDb,
+    pub primary_data: PathBuf,
+    pub primary: Agent,
+    pub backup_test_db: TestDb,
+    pub backup_db: SeafileDb,
+    pub backup_data: PathBuf,
+    pub backup: Agent,
+    /// Between the backup and the primary's API, when asked for.
+    pub proxy: Option<Proxy>,
+}
+
+impl Site {
+    /// Starts the primary over `primary_data` + `primary_url`, and a backup on a new `kind`
+    /// database with full scans every `scan`.
+    pub fn start(broker: &Broker, primary_data: &Path, primary_url: &str, kind: DbKind, scan: &str) -> Option<Site> {
+        Site::start_with(
+            broker,
+            primary_data,
+            primary_url,
+            SiteOptions {
+                scan,
+                ..SiteOptions::new(kind)
+            },
+        )
+    }
+
+    pub fn start_with(broker: &Broker, primary_data: &Path, primary_url: &str, opts: SiteOptions) -> Option<Site> {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let backup_test_db = rt.block_on(TestDb::create(opts.kind))?;
+        let backup_db = rt.block_on(backup_test_db.connect());
+        let primary_db = rt.block_on(SeafileDb::connect(primary_url)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dep = Deployment::new(&broker.bootstrap());
+        let primary = Agent::start(
+            "primary",
+            dir.path(),
+            &dep.primary_config(primary_data, primary_url, &dir.path().join("state")),
+            &dep.primary_metrics,
+        );
+        let proxy = opts.proxy.then(|| Proxy::start(&dep.api));
+        let mut backup_dep = dep.clone();
+        if let Some(p) = &proxy {
+            backup_dep.api = p.addr().to_string();
+        }
+        let backup_data = opts
+            .backup_data
+            .unwrap_or_else(|| dir.path().join("backup/seafile-data"));
+        let backup = Agent::start(
+            "backup",
+            dir.path(),
+            &backup_dep.backup_config(&backup_data, &backup_test_db.url, &dep.backup_metrics, opts.scan),
+            &dep.backup_metrics,
+        );
+        Some(Site {
+            rt,
+            dir,
+            dep,
+            primary_db,
+            primary_data: primary_data.to_path_buf(),
+            primary,
+            backup_test_db,
+            backup_db,
+            backup_data,
+            backup,
+            proxy,
+        })
+    }
+
+    pub fn primary_heads(&self) -> BTreeMap<RepoId, ObjectId> {
+        self.rt.block_on(self.primary_db.heads()).unwrap().into_iter().collect()
+    }
+
+    pub fn backup_heads(&self) -> BTreeMap<RepoId, ObjectId> {
+        self.rt
+            .block_on(self.backup_db.heads())
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    }
+
+    /// Libraries whose backup head differs from the primary's.
+    pub fn differing(&self) -> Vec<RepoId> {
+        let (p, b) = (self.primary_heads(), self.backup_heads());
+        p.iter().filter(|(r, h)| b.get(r) != Some(h)).map(|(r, _)| *r).collect()
+    }
+
+    pub fn wait_converged(&self, timeout: Duration) {
+        wait_until(
+            timeout,
+            "the backup's heads to equal the primary's",
+            || self.primary_heads() == self.backup_heads(),
+            || format!("{}\n{}", self.backup.log_tail(), self.status_text()),
+        );
+    }
+
+    pub fn status_text(&self) -> String {
+        run_cli(&["status", "-c", self.backup.config_path().to_str().unwrap()]).1
+    }
+
+    /// `seaf-backup verify` of the backup: exit code and output.
+    pub fn verify_backup(&self) -> (i32, String) {
+        let (code, out, err) = run_cli(&[
+            "verify",
+            "--data-dir",
+            self.backup_data.to_str().unwrap(),
+            "--database-url",
+            &self.backup_test_db.url,
+        ]);
+        (code, format!("{out}{err}"))
+    }
+
+    /// Writes `lib`'s current rows (after [`Generator::update_library`]) into the primary's database.
+    pub fn publish(&self, lib: &GeneratedLibrary) {
+        self.rt.block_on(self.primary_db.write_repo(&lib.record)).unwrap();
+    }
+}
+
+/// A primary of generated libraries on a fresh `kind` database.
+pub struct Generated {
+    pub gen: Generator,
+    pub libs: Vec<GeneratedLibrary>,
+    pub data: PathBuf,
+    pub test_db: TestDb,
+    pub _dir: tempfile::TempDir,
+}
+
+/// `n` small generated libraries (seed 5) on a fresh `kind` database.
+pub fn generated_primary(rt: &tokio::runtime::Runtime, kind: DbKind, n: usize) -> Option<Generated> {
+    generated_primary_with(rt, kind, n, LibrarySpec::small)
+}
+
+/// `n` generated libraries made from `spec(name)` (seed 5) on a fresh `kind` database.
+pub fn generated_primary_with(
+    rt: &tokio::runtime::Runtime,
+    kind: DbKind,
+    n: usize,
+    spec: impl Fn(&str) -> LibrarySpec,
+) -> Option<Generated> {
+    let test_db = rt.block_on(TestDb::create(kind))?;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("seafile-data");
+    let mut gen = Generator::new(&data, 5);
+    let libs: Vec<_> = (0..n)
+        .map(|i| gen.create_library(spec(&format!("lib {i}"))).unwrap())
+        .collect();
+    let db = rt.block_on(test_db.connect());
+    rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>()))
+        .unwrap();
+    Some(Generated {
+        gen,
+        libs,
+        data,
+        test_db,
+        _dir: dir,
+    })
+}
