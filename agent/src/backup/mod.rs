@@ -88,7 +88,7 @@ impl Backup {
         db.create_state_tables().await?;
         let owner = format!(
             "{}:{}:{}",
-            std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim(),
+            host_name(),
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
@@ -98,6 +98,32 @@ impl Backup {
             primary: PrimaryClient::new(primary_url, config.sync_token()?)?,
             owner,
         })
+    }
+
+    /// Releases the leases of earlier backup processes on this host that are gone (killed,
+    /// crashed, a restarted container that got the same pid), so their libraries are synced
+    /// now rather than when the leases expire. Returns how many libraries were released.
+    pub async fn release_dead_leases(&self) -> anyhow::Result<u64> {
+        let host = host_name();
+        let mut released = 0;
+        for owner in self.db.lock_owners().await? {
+            if owner == self.owner {
+                continue;
+            }
+            // `host:pid:nonce`; the host name itself may contain colons.
+            let mut parts = owner.rsplitn(3, ':');
+            let (Some(_nonce), Some(pid), Some(owner_host)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(pid) = pid.parse::<u32>() else { continue };
+            let gone = pid == std::process::id() || !std::path::Path::new(&format!("/proc/{pid}")).exists();
+            if owner_host == host && gone {
+                let n = self.db.release_all(&owner).await?;
+                tracing::info!(%owner, libraries = n, "released the leases of a backup process that is gone");
+                released += n;
+            }
+        }
+        Ok(released)
     }
 
     /// Syncs one library to the primary's current head.
@@ -284,6 +310,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let backup = Backup::open(config).await?;
     let metrics_addr = telemetry::serve(&settings.metrics_listen, prometheus, health.clone()).await?;
     backup.store.sweep_temp_files()?;
+    backup.release_dead_leases().await?;
     let wake = Arc::new(Notify::new());
     tracing::info!(metrics = %metrics_addr, owner = %backup.owner, "backup started");
 
@@ -321,12 +348,53 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This machine's name, as leases record it.
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// After the primary could not be reached, workers pause this long before trying again; the
+/// pause doubles up to [`PAUSE_MAX`], so an absent primary is not hammered and the log stays
+/// readable, and it ends at the first sync that reaches the primary.
+const PAUSE_MIN: Duration = Duration::from_secs(1);
+const PAUSE_MAX: Duration = Duration::from_secs(10);
+
+/// The workers' pause while the primary is away.
+#[derive(Default)]
+struct PrimaryPause(Option<(Instant, Duration)>);
+
+impl PrimaryPause {
+    /// How long until syncs may start again (zero when not paused).
+    fn left(&self) -> Duration {
+        self.0.map_or(Duration::ZERO, |(until, _)| {
+            until.saturating_duration_since(Instant::now())
+        })
+    }
+
+    fn unreachable(&mut self) {
+        let wait = self.0.map_or(PAUSE_MIN, |(_, w)| (w * 2).min(PAUSE_MAX));
+        self.0 = Some((Instant::now() + wait, wait));
+    }
+
+    fn reached(&mut self) {
+        self.0 = None;
+    }
+}
+
 /// Takes waiting libraries and syncs them, `workers` at a time.
 async fn worker_loop(backup: Backup, workers: usize, wake: Arc<Notify>, health: Health) {
     let permits = Arc::new(Semaphore::new(workers));
     let active: Arc<std::sync::Mutex<HashSet<RepoId>>> = Arc::default();
+    let pause: Arc<std::sync::Mutex<PrimaryPause>> = Arc::default();
     let mut backoff = Duration::from_millis(200);
     loop {
+        let left = pause.lock().expect("pause lock").left();
+        if !left.is_zero() {
+            tokio::time::sleep(left).await;
+        }
         let ready = match backup.db.ready_to_sync(workers as u32 * 4).await {
             Ok(r) => {
                 health.ok("database");
@@ -340,16 +408,30 @@ async fn worker_loop(backup: Backup, workers: usize, wake: Arc<Notify>, health: 
         };
         let mut started = 0;
         for repo in ready {
+            if !pause.lock().expect("pause lock").left().is_zero() {
+                break;
+            }
             if !active.lock().expect("active lock").insert(repo) {
                 continue;
             }
             let permit = permits.clone().acquire_owned().await.expect("semaphore open");
             started += 1;
-            let (backup, active, health, wake) = (backup.clone(), active.clone(), health.clone(), wake.clone());
+            let (backup, active, pause, health, wake) = (
+                backup.clone(),
+                active.clone(),
+                pause.clone(),
+                health.clone(),
+                wake.clone(),
+            );
             tokio::spawn(async move {
                 let quiet = |_: &str, _: u64| {};
                 let result = backup.sync_library(repo, SyncOptions::default(), &quiet).await;
                 record_outcome(&repo, &result, &health);
+                match &result {
+                    Err(e) if primary_unreachable(e) => pause.lock().expect("pause lock").unreachable(),
+                    Ok(_) => pause.lock().expect("pause lock").reached(),
+                    Err(_) => {}
+                }
                 active.lock().expect("active lock").remove(&repo);
                 drop(permit);
                 wake.notify_one();
@@ -376,9 +458,7 @@ fn record_outcome(repo: &RepoId, result: &anyhow::Result<SyncOutcome>, health: &
         Ok(SyncOutcome::Deleted) => "deleted",
         Ok(SyncOutcome::Busy) => return,
         Err(e) if is_transient(e) => {
-            if e.downcast_ref::<SyncError>()
-                .is_some_and(|s| matches!(s, SyncError::Remote(_)))
-            {
+            if primary_unreachable(e) {
                 health.failed("primary", e);
             }
             tracing::info!(%repo, error = %format!("{e:#}"), "sync interrupted; the library stays waiting and is retried");
@@ -395,17 +475,24 @@ fn record_outcome(repo: &RepoId, result: &anyhow::Result<SyncOutcome>, health: &
     metrics::counter!("seaf_backup_events_total", "result" => label).increment(1);
 }
 
-/// Errors a later attempt can get past without an operator: the primary away, a database
-/// deadlock or busy timeout.
-fn is_transient(e: &anyhow::Error) -> bool {
+/// The primary did not answer (or answered with a server error).
+fn primary_unreachable(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
         cause
             .downcast_ref::<SyncError>()
             .is_some_and(|s| matches!(s, SyncError::Remote(_)))
-            || cause
+    })
+}
+
+/// Errors a later attempt can get past without an operator: the primary away, a database
+/// deadlock or busy timeout.
+fn is_transient(e: &anyhow::Error) -> bool {
+    primary_unreachable(e)
+        || e.chain().any(|cause| {
+            cause
                 .downcast_ref::<seaf_seafile::DbError>()
                 .is_some_and(|d| d.is_retryable())
-    })
+        })
 }
 
 /// A full scan at start and every `period`.
@@ -440,5 +527,26 @@ async fn state_gauges(db: SeafileDb) {
             }
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_doubles_up_to_the_cap_and_ends_when_the_primary_answers() {
+        let mut pause = PrimaryPause::default();
+        assert!(pause.left().is_zero());
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            pause.unreachable();
+            waits.push(pause.0.unwrap().1);
+        }
+        let secs: Vec<u64> = waits.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 10, 10]);
+        assert!(!pause.left().is_zero());
+        pause.reached();
+        assert!(pause.left().is_zero());
     }
 }

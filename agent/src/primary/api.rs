@@ -108,6 +108,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 
 async fn not_found(req: Request) -> Response {
     if req.uri().path().split('/').any(|seg| seg == ".." || seg == ".") {
+        tracing::warn!(path = %req.uri().path(), "refused a path-traversal request");
         return error(StatusCode::BAD_REQUEST, "path traversal is not allowed");
     }
     error(StatusCode::NOT_FOUND, "no such endpoint")
@@ -121,6 +122,7 @@ async fn authenticate(State(state): State<ApiState>, headers: HeaderMap, req: Re
         .unwrap_or("");
     let digest: [u8; 20] = Sha1::digest(presented.as_bytes()).into();
     if presented.is_empty() || !bool::from(digest.ct_eq(&state.token_digest)) {
+        tracing::warn!(path = %req.uri().path(), "refused a request with a missing or wrong sync_token");
         return error(
             StatusCode::UNAUTHORIZED,
             "missing or wrong sync_token: send `Authorization: Bearer <sync_token>` with the token both sides share",

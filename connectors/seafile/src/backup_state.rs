@@ -273,6 +273,17 @@ impl SeafileDb {
         .await
     }
 
+    /// Every process that holds a lease now.
+    pub async fn lock_owners(&self) -> Result<Vec<String>, DbError> {
+        self.fetch_texts(
+            "listing lease owners",
+            "SELECT DISTINCT lock_owner FROM SeafBackupRepoState WHERE lock_owner IS NOT NULL",
+            &[],
+            "lock_owner",
+        )
+        .await
+    }
+
     /// Every library's state, by library id.
     pub async fn sync_states(&self) -> Result<Vec<RepoSyncState>, DbError> {
         let rows = self
