@@ -12,4 +12,16 @@ scripts/setup.sh
 # The end-to-end tests run the real binary: build it first (cargo test alone does not
 # rebuild another package's binary).
 cargo build --workspace --bins
-cargo test --workspace --no-fail-fast "$@"
+# The fault suite (tests/faults.rs) appends one row per scenario to this table.
+table="$CARGO_TARGET_DIR/tmp/fault-table.md"
+rm -f "$table"
+status=0
+cargo test --workspace --no-fail-fast "$@" || status=$?
+if [[ -s "$table" ]]; then
+  echo
+  echo "Fault suite:"
+  echo "| scenario | cycles | dangling heads | lost updates | time to converge | note |"
+  echo "|---|---|---|---|---|---|"
+  cat "$table"
+fi
+exit "$status"
