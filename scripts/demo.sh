@@ -126,8 +126,7 @@ synced() { # every library of the primary synced, at least $1 applied syncs
   python3 - "$json" "$LIBRARIES" <<'PY'
 import json, sys
 s = json.loads(sys.argv[1]); want = int(sys.argv[2])
-counts = s.get("counts", s)
-sys.exit(0 if counts.get("synced", 0) >= want and counts.get("waiting", 0) == 0 and counts.get("syncing", 0) == 0 else 1)
+sys.exit(0 if s["synced"] >= want and s["waiting"] == 0 and s["syncing"] == 0 else 1)
 PY
 }
 step "waiting for the first full backup of $LIBRARIES libraries"

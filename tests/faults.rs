@@ -606,7 +606,6 @@ fn bad_input_is_counted_logged_and_harmless() {
     assert!(rejected >= 3.0, "rejections counted\n{}", site.primary.metrics());
 
     // The primary serves wrong bytes for an id: one new block of an update is damaged on its disk.
-    let store = ObjectStore::new(&g.data);
     let before = files(&g.data.join("storage/blocks"));
     let victim = 1;
     loop {
@@ -643,7 +642,6 @@ fn bad_input_is_counted_logged_and_harmless() {
             .unwrap(),
         "the damaged block was written to the backup"
     );
-    let _ = store;
 
     // Good updates still flow through after all that.
     for i in [0, 2, 3, 4] {
