@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a machine for building and testing seaf-backup. Idempotent: every step checks first.
 #
-#   scripts/setup.sh          system packages, database servers, Kafka-protocol broker
+#   scripts/setup.sh          system packages, MariaDB, PostgreSQL, Apache Kafka
 #
 # Environment: CARGO_TARGET_DIR (default ~/.cache/seaf-backup/target, shared by every clone so a
 # fresh clone reuses earlier builds).
@@ -9,52 +9,108 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
 
 # --- system packages -------------------------------------------------------------------------
-# Build tools for the C parts of dependencies (librdkafka is built from source by rdkafka-sys).
-packages=(build-essential pkg-config libssl-dev zlib1g-dev perl python3 curl)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+apt_updated=
+need_packages() { # installs the Debian packages given that are missing
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
   log "installing ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+# Build tools for the C parts of dependencies (librdkafka is built from source by rdkafka-sys);
+# Java and Maven for Apache Kafka (scripts/broker.sh).
+need_packages build-essential pkg-config libssl-dev zlib1g-dev perl python3 curl
+if ! command -v java >/dev/null 2>&1; then need_packages openjdk-17-jre-headless; fi
+if ! command -v mvn >/dev/null 2>&1; then need_packages maven; fi
 
 # --- database servers ------------------------------------------------------------------------
-# The machine's MariaDB (127.0.0.1:3306, root, no password) and PostgreSQL (127.0.0.1:5432,
-# trust) are used by the tests. Start them if they are installed but stopped.
+# The tests use MariaDB on 127.0.0.1:3306 (root, no password) and PostgreSQL on 127.0.0.1:5432
+# (trust authentication), both from Debian's packages. Nothing runs them at boot on the project's
+# machines, so this installs them when missing, gives them that contract and starts them.
+# Loopback only: these are throw-away test servers, never reachable from another host.
 wait_for() { # name, command
-  for _ in $(seq 1 60); do
+  for _ in $(seq 1 120); do
     if eval "$2" >/dev/null 2>&1; then return 0; fi
     sleep 0.5
   done
-  log "WARNING: $1 did not come up"
-  return 1
+  die "$1 did not come up within 60 s"
 }
-if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then
-  if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
-    log "starting MariaDB"
-    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
-    wait_for MariaDB "mariadb-admin -h 127.0.0.1 -u root ping" || true
-  fi
-else
-  log "MariaDB is not installed: MySQL tests will fail under CI and skip locally"
-fi
-if command -v pg_ctlcluster >/dev/null 2>&1; then
-  if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
-    log "starting PostgreSQL"
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
-    wait_for PostgreSQL "pg_isready -h 127.0.0.1 -p 5432" || true
-  fi
-else
-  log "PostgreSQL is not installed: PostgreSQL tests will fail under CI and skip locally"
-fi
 
-# --- Kafka-protocol broker -------------------------------------------------------------------
+setup_mariadb() {
+  need_packages mariadb-server mariadb-client
+  # Loopback only; enough connections for the parallel tests.
+  local conf=/etc/mysql/mariadb.conf.d/90-seaf-backup-tests.cnf
+  if [ ! -f "$conf" ]; then
+    log "configuring MariaDB for the tests ($conf)"
+    $SUDO tee "$conf" >/dev/null <<'CNF'
+# Written by seaf-backup's scripts/setup.sh for its test suite.
+[mysqld]
+bind-address = 127.0.0.1
+port = 3306
+max_connections = 500
+CNF
+  fi
+  if ! mariadb-admin -u root ping >/dev/null 2>&1 && ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+    log "starting MariaDB"
+    # Debian's init script works without systemd (policy-rc.d may forbid invoke-rc.d).
+    $SUDO /etc/init.d/mariadb start >/dev/null || die "MariaDB did not start: see /var/log/mysql/ or journalctl"
+    wait_for MariaDB "mariadb-admin -u root ping"
+  fi
+  # Debian's root authenticates by unix socket only; the tests connect over TCP without a
+  # password, so allow that as well (for root@localhost and root@127.0.0.1).
+  if ! mariadb -h 127.0.0.1 -u root -e 'SELECT 1' >/dev/null 2>&1; then
+    log "letting root connect over 127.0.0.1 without a password (test server only)"
+    $SUDO mariadb -u root <<'SQL'
+ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+SQL
+  fi
+  wait_for "MariaDB on 127.0.0.1:3306" "mariadb -h 127.0.0.1 -P 3306 -u root -e 'SELECT 1'"
+}
+
+setup_postgresql() {
+  need_packages postgresql
+  local version conf_dir
+  version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)"
+  [ -n "$version" ] || die "postgresql is installed but has no cluster in /etc/postgresql"
+  conf_dir="/etc/postgresql/$version/main"
+  # Trust for loopback TCP connections: the tests connect as postgres without a password.
+  if ! grep -q 'seaf-backup tests' "$conf_dir/pg_hba.conf"; then
+    log "PostgreSQL $version: trust authentication on 127.0.0.1 and ::1 (test server only)"
+    local tmp
+    tmp="$(mktemp)"
+    {
+      echo "# seaf-backup tests (scripts/setup.sh): loopback connections need no password"
+      echo "host    all             all             127.0.0.1/32            trust"
+      echo "host    all             all             ::1/128                 trust"
+      echo "host    replication     all             127.0.0.1/32            trust"
+      cat "$conf_dir/pg_hba.conf"
+    } >"$tmp"
+    $SUDO cp "$tmp" "$conf_dir/pg_hba.conf"
+    rm -f "$tmp"
+    pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1 && $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+  fi
+  if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
+    log "starting PostgreSQL $version"
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || die "PostgreSQL did not start: see /var/log/postgresql/"
+    wait_for PostgreSQL "pg_isready -h 127.0.0.1 -p 5432"
+  fi
+  wait_for "PostgreSQL on 127.0.0.1:5432" "psql -h 127.0.0.1 -p 5432 -U postgres -w -c 'SELECT 1'"
+}
+
+setup_mariadb
+setup_postgresql
+
+# --- Apache Kafka -------------------------------------------------------------------
 if [ -x scripts/broker.sh ]; then
   scripts/broker.sh install
 fi
