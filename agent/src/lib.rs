@@ -6,10 +6,12 @@
 //! - [`protocol`]: the primary ↔ backup HTTP API contract (paths, bodies, batch framing).
 //! - [`telemetry`]: `/metrics` and `/healthz`.
 //! - [`commands`]: one module per subcommand that is not a role (`verify`).
+//! - [`log_limit`]: one log line per period for happenings that repeat many times a second.
 
 pub mod backup;
 pub mod commands;
 pub mod config;
+pub mod log_limit;
 pub mod primary;
 pub mod protocol;
 pub mod telemetry;

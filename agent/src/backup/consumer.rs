@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use seaf_kafka::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use seaf_kafka::rdkafka::message::Message;
@@ -19,6 +19,7 @@ use super::Backup;
 
 /// Most events recorded with one database statement.
 const MAX_BATCH: usize = 5_000;
+use crate::log_limit::LogLimit;
 use crate::telemetry::Health;
 
 /// Builds the group consumer with manual offset storage and subscribes it.
@@ -75,7 +76,8 @@ async fn consume(
     health: &Health,
     stop: &mut watch::Receiver<bool>,
 ) {
-    let mut lag_published = std::time::Instant::now();
+    let mut lag_published = Instant::now();
+    let mut errors = LogLimit::new(Duration::from_secs(30));
     loop {
         let next = tokio::select! {
             _ = stop.changed() => return,
@@ -86,10 +88,14 @@ async fn consume(
                 publish_lag(consumer, &settings.topic);
                 continue;
             }
+            // Taken off the queue at once: librdkafka reconnects by itself and queues one error
+            // per failed attempt, so pausing here would leave a backlog to work through after
+            // the broker is back (it delayed recovery by minutes). Logged at most every 30 s.
             Ok(Err(e)) => {
                 health.failed("broker", &e);
-                tracing::warn!(error = %e, "consumer error");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Some(unlogged) = errors.admit(Instant::now()) {
+                    tracing::warn!(error = %e, unlogged, "consumer error (librdkafka keeps reconnecting)");
+                }
                 continue;
             }
             Ok(Ok(m)) => m,
@@ -155,7 +161,7 @@ async fn consume(
         }
         if lag_published.elapsed() > Duration::from_secs(5) {
             publish_lag(consumer, &settings.topic);
-            lag_published = std::time::Instant::now();
+            lag_published = Instant::now();
         }
     }
 }
