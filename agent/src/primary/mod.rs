@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use seaf_kafka::rdkafka::producer::{Producer, PurgeConfig};
 use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdate, SchemaRegistry};
 use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, SeafileDb};
 use tokio::sync::mpsc;
@@ -91,8 +90,6 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let settings = kafka_settings(&config.kafka);
     let codec = codec(&config.kafka).await?;
     let mut producer = Arc::new(EventProducer::new(&settings, codec.clone())?);
-    let mut failures_in_a_row = 0usize;
-    let mut producer_created = Instant::now();
     tokio::spawn(ensure_topic_until_done(settings.clone(), health.clone()));
 
     let state = PublishedState::new(&primary.state_dir, &settings.topic);
@@ -145,23 +142,17 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                         health.ok("broker");
                         reconciler.acknowledged(d.repo, d.target);
                         dirty = true;
-                        failures_in_a_row = 0;
                     }
                     Err(e) => {
                         health.failed("broker", &e);
                         reconciler.failed(d.repo, d.target);
-                        failures_in_a_row += 1;
-                        // An idempotent producer can be left unusable by a broker that lost its
-                        // producer state (a restart without it): a new producer gets a new
-                        // producer id. Events are idempotent, so a duplicate is harmless.
-                        if failures_in_a_row >= 10 && producer_created.elapsed() > Duration::from_secs(5) {
-                            tracing::warn!("recreating the Kafka producer after {failures_in_a_row} failed deliveries in a row");
-                            // Drop what the old producer still holds, so it does not resend
-                            // with its stale producer id; the reconciler re-plans those events.
-                            producer.inner().purge(PurgeConfig::default().queue().inflight());
+                        // Only a fatal error needs a new producer (see `fatal_error`); events
+                        // are idempotent, so one the old producer did deliver is a harmless
+                        // duplicate when the reconciler re-plans it.
+                        if let Some(fatal) = producer.fatal_error() {
+                            tracing::warn!(error = %fatal, "the Kafka producer failed fatally; replacing it");
+                            producer.discard_pending();
                             producer = Arc::new(EventProducer::new(&settings, codec.clone())?);
-                            producer_created = Instant::now();
-                            failures_in_a_row = 0;
                         }
                     }
                 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 
 use crate::client::{ClientError, KafkaSettings};
 use crate::codec::{Codec, EncodeError};
@@ -86,5 +86,22 @@ impl EventProducer {
     /// The underlying rdkafka producer, for what this wrapper does not cover.
     pub fn inner(&self) -> &FutureProducer {
         &self.producer
+    }
+
+    /// The fatal error that left this producer unusable, if one did. An idempotent producer
+    /// raises one when it can no longer keep its ordering guarantee (for example a broker that
+    /// lost the producer's state); only a new producer, with a new producer id, publishes again.
+    /// A broker outage alone is not fatal: librdkafka reconnects and resends by itself.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code}: {reason}"))
+    }
+
+    /// Drops every queued and in-flight event, so a producer being replaced does not resend
+    /// them later with its stale producer id (their fate is reported as failed).
+    pub fn discard_pending(&self) {
+        self.producer.purge(PurgeConfig::default().queue().inflight());
     }
 }
