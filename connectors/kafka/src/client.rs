@@ -238,10 +238,6 @@ impl KafkaSettings {
         config.set("enable.auto.commit", "false");
         config.set("auto.offset.reset", "earliest");
         config.set("enable.partition.eof", "false");
-        // How long a fetch may wait for new events. Brokers that answer a waiting fetch only
-        // when it expires (Tansu) would otherwise add up to librdkafka's 500 ms to every
-        // update's way to the backup; Kafka answers as soon as data arrives either way.
-        config.set("fetch.wait.max.ms", "50");
         config.set(
             "statistics.interval.ms",
             self.statistics_interval.as_millis().to_string(),
@@ -326,11 +322,19 @@ fn metadata_partitions(
         .map(|t| t.partitions().len()))
 }
 
+/// `min.insync.replicas` for a topic seaf-backup creates: with three or more replicas, 2, so an
+/// event acknowledged with `acks=all` is on two brokers and one broker may be down without
+/// stopping publication; below three, the broker's default (where a second required copy
+/// would stop publication whenever one broker is away).
+pub fn min_insync_replicas(replication_factor: i32) -> Option<&'static str> {
+    (replication_factor >= 3).then_some("2")
+}
+
 /// Creates the topic unless it exists (idempotent, safe to race with another process), then
 /// waits until the brokers report it, so a producer or consumer started next finds it.
 ///
-/// Brokers that do not auto-create topics (Tansu, most production clusters) need this; the
-/// roles call it at start-up.
+/// Brokers that do not auto-create topics (most production clusters) need this; the roles
+/// call it at start-up.
 pub async fn ensure_topic(settings: &KafkaSettings) -> Result<TopicStatus, ClientError> {
     if let Some(partitions) = topic_partitions(settings).await? {
         return Ok(TopicStatus::Existed { partitions });
@@ -343,6 +347,9 @@ pub async fn ensure_topic(settings: &KafkaSettings) -> Result<TopicStatus, Clien
     );
     if settings.compacted {
         topic = topic.set("cleanup.policy", "compact");
+    }
+    if let Some(min_isr) = min_insync_replicas(settings.replication_factor) {
+        topic = topic.set("min.insync.replicas", min_isr);
     }
     let options = AdminOptions::new()
         .request_timeout(Some(settings.timeout))
@@ -415,6 +422,14 @@ mod tests {
 
     fn settings() -> KafkaSettings {
         KafkaSettings::new("127.0.0.1:1", "seafile-repo-updates")
+    }
+
+    #[test]
+    fn created_topics_need_two_in_sync_copies_from_three_replicas() {
+        assert_eq!(min_insync_replicas(1), None);
+        assert_eq!(min_insync_replicas(2), None);
+        assert_eq!(min_insync_replicas(3), Some("2"));
+        assert_eq!(min_insync_replicas(5), Some("2"));
     }
 
     #[test]
