@@ -15,6 +15,9 @@ use crate::codec::SCHEMA_JSON;
 /// The registry's own media type (accepted and sent).
 pub const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
 
+/// How often a registration answered with a server error is tried again.
+const SERVER_ERROR_RETRIES: usize = 2;
+
 /// How long one registry request may take before it is reported as unreachable.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -96,7 +99,25 @@ impl SchemaRegistry {
 
     /// `POST /subjects/{subject}/versions` with `{"schema": schema_json}`; returns the schema id
     /// (the same id again if the subject already has this schema).
+    ///
+    /// An answer of 5xx is tried again, twice, after 0.5 s and 1 s: registering is idempotent,
+    /// and registries answer 500 to one of two first registrations of a schema at the same
+    /// moment (seen with Apicurio 2.1 when both roles start together).
     pub async fn register(&self, subject: &str, schema_json: &str) -> Result<u32, RegistryError> {
+        let mut pause = Duration::from_millis(500);
+        for _ in 0..SERVER_ERROR_RETRIES {
+            match self.register_once(subject, schema_json).await {
+                Err(RegistryError::Refused { status: 500..=599, .. }) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                done => return done,
+            }
+        }
+        self.register_once(subject, schema_json).await
+    }
+
+    async fn register_once(&self, subject: &str, schema_json: &str) -> Result<u32, RegistryError> {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .map_err(|()| RegistryError::BadUrl {

@@ -200,3 +200,52 @@ fn bad_urls_are_refused_up_front() {
         assert!(err.to_string().contains("kafka.schema_registry_url"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_server_error_is_tried_again_and_a_lasting_one_reported_after_three_tries() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flaky = calls.clone();
+    // 500 to the first request (as a registry racing two first registrations does), then an id.
+    let app = Router::new().route(
+        "/subjects/{subject}/versions",
+        post(move || {
+            let n = flaky.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        r#"{"error_code":500,"message":"lock timeout"}"#,
+                    )
+                } else {
+                    (StatusCode::OK, r#"{"id":42}"#)
+                }
+            }
+        }),
+    );
+    let url = serve(app).await;
+    let id = SchemaRegistry::new(&url)
+        .unwrap()
+        .register_repo_update("t")
+        .await
+        .unwrap();
+    assert_eq!(id, 42);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = Router::new().route(
+        "/subjects/{subject}/versions",
+        post(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { (StatusCode::SERVICE_UNAVAILABLE, "down") }
+        }),
+    );
+    let url = serve(app).await;
+    let err = SchemaRegistry::new(&url)
+        .unwrap()
+        .register_repo_update("t")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("HTTP 503"), "{err}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
