@@ -64,12 +64,15 @@ CNF
     wait_for MariaDB "mariadb-admin -u root ping"
   fi
   # Debian's root authenticates by unix socket only; the tests connect over TCP without a
-  # password, so allow that as well (for root@localhost and root@127.0.0.1).
-  if ! mariadb -h 127.0.0.1 -u root -e 'SELECT 1' >/dev/null 2>&1; then
+  # password, so password authentication (empty) comes first, the socket second. The order
+  # matters: clients that send an auth response (sqlx does) fail against unix_socket first.
+  local plugin
+  plugin="$($SUDO mariadb -u root -N -e "SELECT COALESCE(JSON_VALUE(Priv, '\$.auth_or[0].plugin'), JSON_VALUE(Priv, '\$.plugin')) FROM mysql.global_priv WHERE User = 'root' AND Host = 'localhost'")"
+  if [ "$plugin" != mysql_native_password ]; then
     log "letting root connect over 127.0.0.1 without a password (test server only)"
     $SUDO mariadb -u root <<'SQL'
-ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
-CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('');
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
 FLUSH PRIVILEGES;
 SQL
@@ -113,6 +116,7 @@ setup_postgresql
 # --- Apache Kafka -------------------------------------------------------------------
 if [ -x scripts/broker.sh ]; then
   scripts/broker.sh install
+  scripts/registry.sh install
 fi
 
 log "ready"

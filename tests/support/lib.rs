@@ -13,6 +13,7 @@ pub mod broker;
 pub mod db;
 pub mod e2e;
 pub mod proxy;
+pub mod registry;
 pub mod site;
 
 /// True under CI, where a missing service or fixture must fail the run.
