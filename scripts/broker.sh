@@ -9,6 +9,7 @@
 #   scripts/broker.sh wait   [DATA_DIR]         wait until a started node serves (see KAFKA_NO_WAIT)
 #   scripts/broker.sh status [DATA_DIR]         "running on ..." (exit 0) or "not running" (exit 1)
 #   scripts/broker.sh libs                      print the folder of Kafka's jars (after install)
+#   scripts/broker.sh cluster-id                print a new random cluster id (for KAFKA_CLUSTER_ID)
 #
 # PORT defaults to 9092, DATA_DIR to .kafka-data (relative to the repository root unless
 # absolute). DATA_DIR holds server.properties, the log segments, server.log, kafka.pid and
@@ -88,7 +89,12 @@ kafka_java() { # main class and arguments; the shell becomes the JVM (its pid is
 }
 
 random_cluster_id() { # 16 random bytes, base64url without padding: Kafka's Uuid text form
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  # Like Kafka's own Uuid.randomUuid, never one starting with '-' (it reads as an option).
+  local id=-
+  while [[ "$id" == -* ]]; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
+  printf '%s' "$id"
 }
 
 write_config() { # dir port controller_port node_id voters
@@ -133,7 +139,7 @@ EOF
 format_storage() { # dir cluster_id
   local dir="$1" cluster_id="$2"
   [[ -f "$dir/logs/meta.properties" ]] && return
-  (kafka_java kafka.tools.StorageTool format --ignore-formatted -t "$cluster_id" \
+  (kafka_java kafka.tools.StorageTool format --ignore-formatted --cluster-id="$cluster_id" \
     -c "$dir/server.properties") >>"$dir/server.log" 2>&1 \
     || { tail -n 20 "$dir/server.log" >&2; die "formatting $dir/logs failed"; }
 }
@@ -252,5 +258,6 @@ case "${1:-}" in
   wait) shift; cmd_wait "$@" ;;
   status) shift; cmd_status "$@" ;;
   libs) cmd_libs ;;
-  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  cluster-id) random_cluster_id; echo ;;
+  *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

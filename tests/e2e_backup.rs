@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::{Rng, SeedableRng};
 use seaf_seafile::{
@@ -11,6 +11,7 @@ use seaf_seafile::{
 };
 use support::agent::{wait_until, Agent};
 use support::broker::Broker;
+use support::e2e::{committed, topic_index, watermarks};
 use support::site::{generated_primary, Site};
 use support::{run_cli, Fixture};
 
@@ -559,4 +560,111 @@ fn garbage_rewinds_and_deletions_are_handled() {
         status.starts_with("Total number of libraries: 3\nNumber of synchronized libraries: 3\n"),
         "{status}"
     );
+}
+
+/// Every event the backup process has read since it started, whatever became of it.
+fn events_read(backup: &Agent) -> f64 {
+    ["queued", "heartbeat", "undecodable"]
+        .iter()
+        .map(|r| backup.metric("seaf_backup_events_total", &[&format!("result=\"{r}\"")]))
+        .sum()
+}
+
+/// Restarts the stopped backup and waits until its group has committed the end of every
+/// partition; returns how many events it read to get there.
+fn read_to_the_end(site: &mut Site) -> f64 {
+    site.backup.restart();
+    let ends: BTreeMap<i32, i64> = watermarks(&site.dep.brokers, &site.dep.topic)
+        .into_iter()
+        .map(|(p, (_, high))| (p, high))
+        .collect();
+    wait_until(
+        Duration::from_secs(120),
+        "the backup to commit the end of every partition after the replay",
+        || committed(&site.dep.brokers, &site.dep.group, &site.dep.topic) == ends,
+        || format!("{}\n{}", site.backup.metrics(), site.backup.log_tail()),
+    );
+    events_read(&site.backup)
+}
+
+fn replay(site: &Site, how: &[&str]) -> String {
+    let config = site.backup.config_path().to_str().unwrap().to_string();
+    let mut args = vec!["replay", "-c", &config];
+    args.extend_from_slice(how);
+    let (code, out, err) = run_cli(&args);
+    assert_eq!(code, 0, "replay {how:?}: {out}{err}");
+    out
+}
+
+/// `replay --from-time` and `--from-offset` make the backup read again exactly the events from
+/// that point: counted against the topic's own messages and timestamps.
+#[test]
+fn replay_from_a_time_or_an_offset_rereads_exactly_what_follows() {
+    let Some(broker) = Broker::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 12) else {
+        return;
+    };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+        return;
+    };
+    site.wait_converged(Duration::from_secs(120));
+    let since = SystemTime::now();
+    for lib in g.libs.iter_mut().take(6) {
+        g.gen.update_library(lib, 1).unwrap();
+        site.rt.block_on(site.primary_db.write_repo(&lib.record)).unwrap();
+    }
+    site.wait_converged(Duration::from_secs(60));
+    // The topic stops growing: every count below is exact.
+    site.primary.stop();
+    site.backup.stop();
+    let heads = site.backup_heads();
+    let index = topic_index(&site.dep.brokers, &site.dep.topic);
+
+    // From a time: per partition, everything from the first message at or after it.
+    let since_ms = since.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let expected = index
+        .iter()
+        .filter(|m| {
+            let first = index
+                .iter()
+                .filter(|o| o.partition == m.partition && o.timestamp_ms >= since_ms)
+                .map(|o| o.offset)
+                .min();
+            first.is_some_and(|f| m.offset >= f)
+        })
+        .count();
+    assert!(
+        expected >= 6 && expected < index.len(),
+        "{expected} of {} events after the time",
+        index.len()
+    );
+    let at = humantime::format_rfc3339_millis(since).to_string();
+    replay(&site, &["--from-time", &at]);
+    let read = read_to_the_end(&mut site);
+    assert_eq!(read, expected as f64, "events read after --from-time {at}");
+
+    // From an offset of one partition: that partition from there, the others not at all.
+    let (partition, high) = watermarks(&site.dep.brokers, &site.dep.topic)
+        .into_iter()
+        .map(|(p, (_, high))| (p, high))
+        .max_by_key(|(_, high)| *high)
+        .unwrap();
+    let from = (high - 5).max(0);
+    site.backup.stop();
+    let out = replay(&site, &["--from-offset", &format!("{partition}:{from}")]);
+    assert!(
+        out.contains(&format!("{partition}:{from}")),
+        "replay prints the new position: {out}"
+    );
+    let read = read_to_the_end(&mut site);
+    assert_eq!(
+        read,
+        (high - from) as f64,
+        "events read after --from-offset {partition}:{from}"
+    );
+
+    // Nothing was fetched again and no head moved: a replay is harmless.
+    assert_eq!(site.backup.metric("seaf_backup_objects_fetched_total", &[]), 0.0);
+    assert_eq!(site.backup_heads(), heads);
 }

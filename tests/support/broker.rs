@@ -1,273 +1,299 @@
-//! A real Kafka-protocol broker for one test: its own Tansu process on a free 127.0.0.1 port,
-//! with SQLite storage in a temp dir, so tests run in parallel and leave nothing behind.
+//! Real Apache Kafka for one test: its own KRaft node (or three-node cluster) on free 127.0.0.1
+//! ports with storage in a temp dir, so tests run in parallel and leave nothing behind.
 //!
-//! `stop`/`restart` keep the port and the data, which is how the tests check that events and
-//! committed offsets survive a broker restart.
+//! Every node is run by `scripts/broker.sh`, the one place that knows how to configure, format
+//! and start Kafka (the demo and the benchmarks use it too); this module only picks ports and
+//! folders, and kills what it started when the test ends. `stop`/`restart` keep the ports and the
+//! data, which is how the tests check that events and committed offsets survive a restart.
 
-use std::fs::File;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use seaf_kafka::rdkafka::producer::{BaseProducer, Producer};
-use seaf_kafka::rdkafka::ClientConfig;
-
-/// How long start-up may take before the test fails (a loaded CI machine is slow).
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
-/// How long a SIGTERM may take before the broker is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The tansu binary: `$SEAF_TANSU_BIN`, `$CARGO_HOME/bin/tansu` (where scripts/broker.sh
-/// installs it), or the first on `PATH`.
-pub fn tansu_bin() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("SEAF_TANSU_BIN") {
-        return Some(PathBuf::from(bin)).filter(|p| p.is_file());
-    }
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let candidates = cargo_home.map(|c| c.join("bin/tansu")).into_iter().chain(
-        std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).map(|d| d.join("tansu")).collect::<Vec<_>>()),
-    );
-    candidates.into_iter().find(|p| p.is_file())
+/// `scripts/broker.sh`.
+fn script() -> PathBuf {
+    crate::repo_root().join("scripts/broker.sh")
 }
 
-/// A running Tansu broker. Killed when dropped.
-pub struct Broker {
-    bin: PathBuf,
+/// Whether `scripts/broker.sh install` has put Kafka's jars in its cache.
+pub fn kafka_installed() -> bool {
+    Command::new(script())
+        .arg("libs")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Runs `scripts/broker.sh VERB DIR` with `env`; panics with its output when it fails.
+fn broker_sh(verb: &str, args: &[&str], env: &[(&str, String)]) {
+    let mut cmd = Command::new(script());
+    cmd.arg(verb).args(args);
+    // A smaller heap than the script's default: a test runs several nodes beside the build.
+    cmd.env("KAFKA_HEAP_OPTS", "-Xms128m -Xmx512m");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run scripts/broker.sh");
+    if !out.status.success() {
+        panic!(
+            "scripts/broker.sh {verb} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// One KRaft node (broker and controller) in its own folder.
+struct Node {
+    id: u32,
     port: u16,
-    child: Option<Child>,
-    /// Length of tansu.log when the current process started: what follows is its own log.
-    log_start: u64,
-    // Last field: dropped after `Drop::drop` has killed the process.
-    dir: tempfile::TempDir,
+    controller_port: u16,
+    dir: PathBuf,
+}
+
+impl Node {
+    fn dir_arg(&self) -> &str {
+        self.dir.to_str().expect("utf-8 temp path")
+    }
+
+    fn env(&self, voters: &str, cluster_id: &str, wait: bool) -> Vec<(&'static str, String)> {
+        vec![
+            ("KAFKA_NODE_ID", self.id.to_string()),
+            ("KAFKA_CONTROLLER_PORT", self.controller_port.to_string()),
+            ("KAFKA_VOTERS", voters.to_string()),
+            ("KAFKA_CLUSTER_ID", cluster_id.to_string()),
+            ("KAFKA_NO_WAIT", if wait { "0" } else { "1" }.to_string()),
+        ]
+    }
+
+    fn start(&self, voters: &str, cluster_id: &str, wait: bool) {
+        let port = self.port.to_string();
+        broker_sh("start", &[&port, self.dir_arg()], &self.env(voters, cluster_id, wait));
+    }
+
+    fn wait(&self) {
+        broker_sh("wait", &[self.dir_arg()], &[]);
+    }
+
+    fn stop(&self) {
+        broker_sh("stop", &[self.dir_arg()], &[]);
+    }
+
+    fn kill(&self) {
+        broker_sh("kill", &[self.dir_arg()], &[]);
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+/// Nodes that form one cluster, all in one temp dir; killed when dropped.
+struct Nodes {
+    nodes: Vec<Node>,
+    voters: String,
+    cluster_id: String,
+    // Last field: removed after `Drop::drop` has killed the processes.
+    _dir: tempfile::TempDir,
+}
+
+impl Nodes {
+    /// `count` nodes that are all voters; returns `None` (skip, or a CI failure) without Kafka.
+    fn start(count: u32) -> Option<Nodes> {
+        if !kafka_installed() {
+            return crate::missing("Apache Kafka (run scripts/broker.sh install)");
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("seaf-kafka-")
+            .tempdir()
+            .expect("temp dir for Kafka");
+        let nodes: Vec<Node> = (1..=count)
+            .map(|id| Node {
+                id,
+                port: free_port(),
+                controller_port: free_port(),
+                dir: dir.path().join(format!("node{id}")),
+            })
+            .collect();
+        let voters = nodes
+            .iter()
+            .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cluster = Nodes {
+            nodes,
+            voters,
+            cluster_id: random_cluster_id(),
+            _dir: dir,
+        };
+        // A node of a multi-node quorum finishes starting only once a majority is up.
+        let wait_each = count == 1;
+        for node in &cluster.nodes {
+            node.start(&cluster.voters, &cluster.cluster_id, wait_each);
+        }
+        if !wait_each {
+            cluster.nodes.iter().for_each(Node::wait);
+        }
+        Some(cluster)
+    }
+
+    fn node(&self, id: u32) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no Kafka node {id}"))
+    }
+
+    fn bootstrap(&self) -> String {
+        self.nodes.iter().map(Node::bootstrap).collect::<Vec<_>>().join(",")
+    }
+
+    fn restart(&self, id: u32) {
+        let node = self.node(id);
+        node.stop();
+        node.start(&self.voters, &self.cluster_id, true);
+    }
+
+    fn log_tail(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("--- Kafka node {} ({}) ---\n{}", n.id, n.bootstrap(), n.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for node in &self.nodes {
+            if let Some(pid) = std::fs::read_to_string(node.dir.join("kafka.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok())
+            {
+                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            }
+        }
+    }
+}
+
+/// What a deployment under test needs to know of its Kafka.
+pub trait Kafka {
+    /// `bootstrap.servers`.
+    fn bootstrap(&self) -> String;
+    /// The replication factor topics should have on it.
+    fn replication_factor(&self) -> i32;
+}
+
+impl Kafka for Broker {
+    fn bootstrap(&self) -> String {
+        Broker::bootstrap(self)
+    }
+    fn replication_factor(&self) -> i32 {
+        1
+    }
+}
+
+impl Kafka for Cluster {
+    fn bootstrap(&self) -> String {
+        Cluster::bootstrap(self)
+    }
+    fn replication_factor(&self) -> i32 {
+        3
+    }
+}
+
+/// A single-node Apache Kafka (broker and controller in one process). Killed when dropped.
+pub struct Broker {
+    nodes: Nodes,
 }
 
 impl Broker {
-    /// Starts a broker, or returns `None` (skipping, with a message) when tansu is not
-    /// installed; under `CI=true` a missing tansu fails the test.
+    /// Starts a node, or returns `None` (skipping, with a message) when Kafka is not installed;
+    /// under `CI=true` a missing Kafka fails the test.
     pub fn start() -> Option<Broker> {
-        let Some(bin) = tansu_bin() else {
-            return crate::missing("the tansu Kafka broker (run scripts/broker.sh install)");
-        };
-        let mut dir = tempfile::Builder::new()
-            .prefix("seaf-tansu-")
-            .tempdir()
-            .expect("temp dir for tansu");
-        // A port can be taken between choosing and binding it: try a few.
-        let mut last_failure = String::new();
-        for _ in 0..5 {
-            let port = free_port();
-            let mut broker = Broker {
-                bin: bin.clone(),
-                port,
-                child: None,
-                log_start: 0,
-                dir,
-            };
-            match broker.spawn_and_wait() {
-                Ok(()) => return Some(broker),
-                Err(failure) => {
-                    last_failure = failure;
-                    broker.kill_now();
-                    dir = take_dir(broker);
-                }
-            }
-        }
-        panic!("tansu broker did not start: {last_failure}");
+        Nodes::start(1).map(|nodes| Broker { nodes })
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.nodes.bootstrap()
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.nodes.node(1).port
     }
 
-    /// The broker's working directory (tansu.db, tansu.log).
+    /// The node's folder (server.properties, logs/, server.log).
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        &self.nodes.node(1).dir
     }
 
     /// Stops the broker gracefully (SIGTERM; SIGKILL if it hangs). Data stays.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        if child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("tansu ignored SIGTERM for {STOP_TIMEOUT:?}; killing it");
-        let _ = child.kill();
-        let _ = child.wait();
+        self.nodes.node(1).stop();
     }
 
     /// Kills the broker at once (SIGKILL), like a crash or power cut of the process.
     pub fn kill(&mut self) {
-        self.kill_now();
+        self.nodes.node(1).kill();
     }
 
-    /// Starts the broker again on the same port with the same data.
+    /// Starts the broker again (stopping it first if it runs) on the same port with the same data.
     pub fn restart(&mut self) {
-        for attempt in 1..=3 {
-            self.stop();
-            if let Err(failure) = self.spawn_and_wait() {
-                panic!("tansu did not come back on {}: {failure}", self.bootstrap());
-            }
-            // Tansu 0.6.0 sometimes answers the first metadata request after a restart and then
-            // loses its storage task (every request fails with `Storage(UnableToSend)`). That is
-            // the broker's fault, not the code under test: detect it and restart it again.
-            if self.storage_answers_for(Duration::from_secs(3)) {
-                return;
-            }
-            eprintln!(
-                "!!! tansu's storage failed after restart {attempt} (a Tansu 0.6.0 problem); restarting it again"
-            );
-        }
-        panic!(
-            "tansu's storage keeps failing after restarts; its log:\n{}",
-            self.log_tail()
-        );
-    }
-
-    /// Whether the running tansu lost its storage task (see [`Broker::restart`]).
-    pub fn storage_failed(&self) -> bool {
-        let text = std::fs::read(self.dir.path().join("tansu.log")).unwrap_or_default();
-        let own = &text[(self.log_start as usize).min(text.len())..];
-        String::from_utf8_lossy(own).contains("UnableToSend")
-    }
-
-    /// Restarts tansu if it lost its storage task; returns whether it did.
-    pub fn heal(&mut self) -> bool {
-        if !self.storage_failed() {
-            return false;
-        }
-        eprintln!("!!! tansu lost its storage task (a Tansu 0.6.0 problem); restarting it");
-        self.restart();
-        true
-    }
-
-    /// Metadata requests keep succeeding for `window`.
-    fn storage_answers_for(&self, window: Duration) -> bool {
-        let Ok(client) = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .set("log_level", "3")
-            .create::<BaseProducer>()
-        else {
-            return false;
-        };
-        let until = Instant::now() + window;
-        while Instant::now() < until {
-            if client.client().fetch_metadata(None, Duration::from_secs(2)).is_err() {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        !self.storage_failed()
+        self.nodes.restart(1);
     }
 
     /// The last lines of the broker's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    fn kill_now(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn spawn_and_wait(&mut self) -> Result<(), String> {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("tansu.log"))
-            .map_err(|e| format!("cannot open tansu.log: {e}"))?;
-        self.log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let err_log = log.try_clone().map_err(|e| e.to_string())?;
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(&self.bin)
-            .arg("broker")
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            // Relative: tansu resolves it against its working directory and mangles absolute paths.
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(self.dir.path())
-            // tansu reads these from the environment as defaults; keep the test's own.
-            .env_remove("SCHEMA_REGISTRY")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err_log)
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
-        self.child = Some(child);
-        self.wait_ready()
-    }
-
-    /// Until the port accepts connections and the broker answers a metadata request.
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        let addr = (Ipv4Addr::LOCALHOST, self.port);
-        loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                return Err(format!(
-                    "tansu exited with {status} during start-up; its log:\n{}",
-                    self.log_tail()
-                ));
-            }
-            if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "tansu did not accept connections on {} within {READY_TIMEOUT:?}; its log:\n{}",
-                    self.bootstrap(),
-                    self.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let client: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .set("log_level", "3")
-            .create()
-            .map_err(|e| format!("rdkafka client: {e}"))?;
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match client.client().fetch_metadata(None, Duration::from_secs(5)) {
-                Ok(m) if !m.brokers().is_empty() => return Ok(()),
-                Ok(_) => last = "metadata lists no brokers".into(),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(format!(
-            "tansu on {} accepts connections but did not answer metadata within {READY_TIMEOUT:?} \
-             ({last}); its log:\n{}",
-            self.bootstrap(),
-            self.log_tail()
-        ))
+        self.nodes.log_tail()
     }
 }
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill_now();
+/// A three-node KRaft cluster: every node a broker and a controller voter. Killed when dropped.
+pub struct Cluster {
+    nodes: Nodes,
+}
+
+impl Cluster {
+    /// Starts three nodes, or `None` (skip, or a CI failure) when Kafka is not installed.
+    pub fn start() -> Option<Cluster> {
+        Nodes::start(3).map(|nodes| Cluster { nodes })
+    }
+
+    /// Every node's `127.0.0.1:PORT`, comma-separated.
+    pub fn bootstrap(&self) -> String {
+        self.nodes.bootstrap()
+    }
+
+    /// Node ids, 1 to 3 (also their broker ids in metadata).
+    pub fn ids(&self) -> Vec<u32> {
+        self.nodes.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// Kills node `id` at once (SIGKILL).
+    pub fn kill(&self, id: u32) {
+        self.nodes.node(id).kill();
+    }
+
+    /// Starts node `id` again with its data and waits until it serves.
+    pub fn restart(&self, id: u32) {
+        self.nodes.restart(id);
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.nodes.log_tail()
     }
 }
+
+/// How long a test waits for the cluster to settle after a node comes back.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -276,9 +302,12 @@ fn free_port() -> u16 {
         .expect("a free port on 127.0.0.1")
 }
 
-/// Moves the temp dir out of a broker that failed to start (its process is already gone).
-fn take_dir(mut broker: Broker) -> tempfile::TempDir {
-    broker.kill_now();
-    let placeholder = tempfile::tempdir().expect("temp dir");
-    std::mem::replace(&mut broker.dir, placeholder)
+/// A fresh cluster id from `scripts/broker.sh cluster-id`.
+fn random_cluster_id() -> String {
+    let out = Command::new(script())
+        .arg("cluster-id")
+        .output()
+        .expect("run scripts/broker.sh");
+    assert!(out.status.success(), "scripts/broker.sh cluster-id failed");
+    String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
 }

@@ -1,6 +1,7 @@
 //! Building blocks of the end-to-end tests: configuration files for the two roles, and a
 //! reader that watches the topic as a backup would.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,8 @@ pub struct Deployment {
     pub api: String,
     pub primary_metrics: String,
     pub backup_metrics: String,
+    /// `kafka.replication_factor`: 1 on one broker, 3 on a three-node cluster.
+    pub replication_factor: i32,
 }
 
 impl Deployment {
@@ -31,13 +34,20 @@ impl Deployment {
             api: format!("127.0.0.1:{}", super::agent::free_port()),
             primary_metrics: format!("127.0.0.1:{}", super::agent::free_port()),
             backup_metrics: format!("127.0.0.1:{}", super::agent::free_port()),
+            replication_factor: 1,
         }
+    }
+
+    /// The same deployment with topics of `replication_factor` replicas.
+    pub fn with_replication(mut self, replication_factor: i32) -> Self {
+        self.replication_factor = replication_factor;
+        self
     }
 
     fn kafka(&self) -> String {
         format!(
-            "sync_token = \"{TOKEN}\"\n\n[kafka]\nbrokers = \"{}\"\ntopic = \"{}\"\ngroup_id = \"{}\"\npartitions = 3\n[kafka.properties]\n\"message.timeout.ms\" = \"20000\"\n",
-            self.brokers, self.topic, self.group
+            "sync_token = \"{TOKEN}\"\n\n[kafka]\nbrokers = \"{}\"\ntopic = \"{}\"\ngroup_id = \"{}\"\npartitions = 3\nreplication_factor = {}\n[kafka.properties]\n\"message.timeout.ms\" = \"20000\"\n",
+            self.brokers, self.topic, self.group, self.replication_factor
         )
     }
 
@@ -139,4 +149,95 @@ impl TopicReader {
         }
         events
     }
+}
+
+/// One message's place and broker timestamp, as [`topic_index`] lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+}
+
+fn metadata_consumer(brokers: &str, group: &str) -> seaf_kafka::rdkafka::consumer::BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("metadata consumer")
+}
+
+/// Every message now on `topic`, read by partition from its low to its high watermark.
+pub fn topic_index(brokers: &str, topic: &str) -> Vec<Placed> {
+    use seaf_kafka::rdkafka::{Message, Offset, TopicPartitionList};
+    let consumer = metadata_consumer(brokers, &format!("index-{}", uuid::Uuid::new_v4().simple()));
+    let timeout = Duration::from_secs(30);
+    let mut placed = Vec::new();
+    for (partition, (low, high)) in watermarks(brokers, topic) {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(low)).unwrap();
+        consumer.assign(&tpl).expect("assign");
+        let mut next = low;
+        let deadline = Instant::now() + timeout;
+        while next < high {
+            assert!(
+                Instant::now() < deadline,
+                "partition {partition}: read to {next} of {high} in {timeout:?}"
+            );
+            if let Some(Ok(m)) = consumer.poll(Duration::from_secs(1)) {
+                placed.push(Placed {
+                    partition,
+                    offset: m.offset(),
+                    timestamp_ms: m.timestamp().to_millis().expect("a broker timestamp"),
+                });
+                next = m.offset() + 1;
+            }
+        }
+    }
+    placed
+}
+
+/// `partition -> (low, high)` watermarks of every partition of `topic`.
+pub fn watermarks(brokers: &str, topic: &str) -> BTreeMap<i32, (i64, i64)> {
+    let consumer = metadata_consumer(brokers, "watermarks");
+    let timeout = Duration::from_secs(30);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout).expect("topic metadata");
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let marks = consumer.fetch_watermarks(topic, p.id(), timeout).expect("watermarks");
+            (p.id(), marks)
+        })
+        .collect()
+}
+
+/// `partition -> offset` the consumer group `group` has committed on `topic` (-1: none; empty
+/// when the coordinator could not answer).
+pub fn committed(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    use seaf_kafka::rdkafka::{Offset, TopicPartitionList};
+    let consumer = metadata_consumer(brokers, group);
+    let mut tpl = TopicPartitionList::new();
+    for partition in watermarks(brokers, topic).keys() {
+        tpl.add_partition(topic, *partition);
+    }
+    // An empty answer on error (a coordinator that is moving or loading): callers poll.
+    let got = match consumer.committed_offsets(tpl, Duration::from_secs(30)) {
+        Ok(got) => got,
+        Err(e) => {
+            eprintln!("committed offsets of group {group}: {e}");
+            return BTreeMap::new();
+        }
+    };
+    got.elements()
+        .iter()
+        .map(|e| {
+            let offset = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => -1,
+            };
+            (e.partition(), offset)
+        })
+        .collect()
 }

@@ -9,7 +9,7 @@ use seaf_seafile::{DbKind, ObjectId, RepoId, SeafileDb};
 use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
 
 use crate::agent::{wait_until, Agent};
-use crate::broker::Broker;
+use crate::broker::Kafka;
 use crate::db::TestDb;
 use crate::e2e::Deployment;
 use crate::proxy::Proxy;
@@ -57,7 +57,13 @@ pub struct Site {
 impl Site {
     /// Starts the primary over `primary_data` + `primary_url`, and a backup on a new `kind`
     /// database with full scans every `scan`.
-    pub fn start(broker: &Broker, primary_data: &Path, primary_url: &str, kind: DbKind, scan: &str) -> Option<Site> {
+    pub fn start(
+        broker: &impl Kafka,
+        primary_data: &Path,
+        primary_url: &str,
+        kind: DbKind,
+        scan: &str,
+    ) -> Option<Site> {
         Site::start_with(
             broker,
             primary_data,
@@ -69,13 +75,13 @@ impl Site {
         )
     }
 
-    pub fn start_with(broker: &Broker, primary_data: &Path, primary_url: &str, opts: SiteOptions) -> Option<Site> {
+    pub fn start_with(broker: &impl Kafka, primary_data: &Path, primary_url: &str, opts: SiteOptions) -> Option<Site> {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let backup_test_db = rt.block_on(TestDb::create(opts.kind))?;
         let backup_db = rt.block_on(backup_test_db.connect());
         let primary_db = rt.block_on(SeafileDb::connect(primary_url)).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let dep = Deployment::new(&broker.bootstrap());
+        let dep = Deployment::new(&broker.bootstrap()).with_replication(broker.replication_factor());
         let primary = Agent::start(
             "primary",
             dir.path(),
