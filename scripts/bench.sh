@@ -5,7 +5,7 @@
 #   scripts/bench.sh --full           the "Prove it" issue's sizes (10k libraries, ~1M objects, 1M events)
 #   scripts/bench.sh --scale tiny --only copy,latency     any other seaf-bench option (--help)
 #
-# Prepares the machine (scripts/setup.sh: databases, the Tansu broker), builds seaf-backup and
+# Prepares the machine (scripts/setup.sh: databases, Apache Kafka), builds seaf-backup and
 # seaf-bench in release mode, then runs seaf-bench, which starts its own broker, databases and
 # processes and removes them when done. The table goes to stdout, progress to stderr.
 set -euo pipefail

@@ -4,7 +4,7 @@
 #   scripts/demo.sh [--keep]
 #
 # 1. installs what is missing (scripts/setup.sh) and builds seaf-backup and seaf-testgen;
-# 2. starts a local Kafka-protocol broker (Tansu, 127.0.0.1:19092, data in .demo/tansu);
+# 2. starts a local Apache Kafka 4.1.1 (KRaft, scripts/broker.sh; 127.0.0.1:19092, data in .demo/kafka);
 # 3. writes a demo primary: 20 Seafile libraries in the real on-disk format, with their rows in
 #    a SQLite seafile database (.demo/primary/);
 # 4. starts `seaf-backup primary` over it and `seaf-backup backup` into .demo/backup/ (another
@@ -14,8 +14,8 @@
 #    `seaf-backup verify` of the backup;
 # 7. stops everything (with --keep: leaves it running and prints how to stop it).
 #
-# Everything lives in .demo/ (recreated on each run). Ports: broker 19092, object API 18083,
-# metrics 19108 (primary) and 19109 (backup), all on 127.0.0.1.
+# Everything lives in .demo/ (recreated on each run). Ports: Kafka 19092 (its controller 19093),
+# object API 18083, metrics 19108 (primary) and 19109 (backup), all on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -46,7 +46,7 @@ cleanup() {
   if ((KEEP)); then return; fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  scripts/broker.sh stop "$DEMO/tansu" >/dev/null 2>&1 || true
+  scripts/broker.sh stop "$DEMO/kafka" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -57,13 +57,13 @@ BIN="$CARGO_TARGET_DIR/debug"
 SEAF="$BIN/seaf-backup"
 
 # A previous run's processes and data.
-scripts/broker.sh stop "$DEMO/tansu" >/dev/null 2>&1 || true
+scripts/broker.sh stop "$DEMO/kafka" >/dev/null 2>&1 || true
 pkill -f "$DEMO/(primary|backup).toml" 2>/dev/null || true
 rm -rf "$DEMO"
 mkdir -p "$DEMO/primary" "$DEMO/backup" "$DEMO/state"
 
-step "starting the Kafka-protocol broker on 127.0.0.1:$BROKER_PORT"
-scripts/broker.sh start "$BROKER_PORT" "$DEMO/tansu"
+step "starting Apache Kafka on 127.0.0.1:$BROKER_PORT"
+scripts/broker.sh start "$BROKER_PORT" "$DEMO/kafka"
 
 step "writing $LIBRARIES demo libraries (Seafile's on-disk format, SQLite database)"
 "$BIN/seaf-testgen" --data-dir "$DEMO/primary/seafile-data" \
@@ -159,7 +159,7 @@ step "seaf-backup verify of the backup (every head's full history is present and
 
 if ((KEEP)); then
   step "left running (--keep)"
-  echo "stop with: kill ${pids[*]}; scripts/broker.sh stop $DEMO/tansu"
+  echo "stop with: kill ${pids[*]}; scripts/broker.sh stop $DEMO/kafka"
 else
   step "done; stopping the demo (run with --keep to leave it running)"
 fi

@@ -1,5 +1,6 @@
 //! `seaf-bench`: measures seaf-backup against the figures of the "Prove it" issue, in one run, on
-//! real processes (release build), a real Tansu broker and real databases, and prints one table.
+//! real processes (release build), a real Apache Kafka (scripts/broker.sh) and real databases, and
+//! prints one table.
 //!
 //! Not a test: `cargo test` never runs it. `scripts/bench.sh [--full]` builds and runs it;
 //! docs/benchmarks.md explains every figure and what limits it.
@@ -60,6 +61,9 @@ pub struct Args {
     /// Where the data goes (default: the system temp dir).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// No-op events of the replay phase, instead of the scale's (e.g. 1000000).
+    #[arg(long)]
+    pub events: Option<usize>,
 }
 
 /// How big each phase is.
@@ -132,7 +136,10 @@ pub struct Row {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let scale = Scale::of(if args.full { ScaleName::Full } else { args.scale });
+    let mut scale = Scale::of(if args.full { ScaleName::Full } else { args.scale });
+    if let Some(events) = args.events {
+        scale.events = events;
+    }
     let bin = match &args.seaf_backup {
         Some(b) => b.clone(),
         None => std::env::current_exe()?

@@ -35,7 +35,7 @@ pub fn run_all(args: &Args, scale: &Scale, bin: &Path, phases: &[Phase]) -> anyh
         .collect::<anyhow::Result<Vec<_>>>()?;
     let _ = KAFKA_PROPERTIES.set(properties);
     let rt = tokio::runtime::Runtime::new()?;
-    let broker = Broker::start().context("the tansu broker is not installed (scripts/broker.sh install)")?;
+    let broker = Broker::start().context("Apache Kafka is not installed (scripts/broker.sh install)")?;
     let kind = match args.db {
         Db::Mysql => DbKind::MySql,
         Db::Sqlite => DbKind::Sqlite,
@@ -448,9 +448,9 @@ impl<'a> Site<'a> {
             figure: format!("Replay of {} no-op events ({} libraries)", scale.events, heads.len()),
             measured: format!("{:.0} events/s ({}; {:.0} objects fetched)", rate, secs(took), applied),
             baseline: format!("raw rdkafka consumer + Avro decode: {raw_rate:.0} events/s"),
-            ratio: format!("{:.0}%", 100.0 * rate / raw_rate),
-            target: "≥ 200k events/s".into(),
-            met: Some(rate >= 200_000.0),
+            ratio: format!("{:.2}×", rate / raw_rate),
+            target: "≥ 0.8× the raw consumer".into(),
+            met: Some(rate >= 0.8 * raw_rate),
         }])
     }
 }
