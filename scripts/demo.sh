@@ -3,7 +3,8 @@
 #
 #   scripts/demo.sh [--keep]
 #
-# 1. installs what is missing (scripts/setup.sh) and builds seaf-backup and seaf-testgen;
+# 1. installs what is missing (scripts/setup.sh packages kafka) and builds seaf-backup and
+#    seaf-testgen, both at once;
 # 2. starts a local Apache Kafka 4.1.1 (KRaft, scripts/broker.sh; 127.0.0.1:19092, data in .demo/kafka);
 # 3. writes a demo primary: 20 Seafile libraries in the real on-disk format, with their rows in
 #    a SQLite seafile database (.demo/primary/);
@@ -51,8 +52,13 @@ cleanup() {
 trap cleanup EXIT
 
 step "preparing the machine and building (the first run takes a while)"
-scripts/setup.sh
+scripts/setup.sh packages
+# The demo's databases are SQLite files: of the services it needs only Kafka, resolved from
+# Maven Central while the build uses the CPU.
+scripts/setup.sh kafka &
+setup=$!
 cargo build --bins -p seaf-backup -p seaf-testgen
+wait "$setup" || die "scripts/setup.sh kafka failed (output above)"
 BIN="$CARGO_TARGET_DIR/debug"
 SEAF="$BIN/seaf-backup"
 

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Prepares a machine for building and testing seaf-backup. Idempotent: every step checks first.
 #
-#   scripts/setup.sh          system packages, MariaDB, PostgreSQL, Apache Kafka
+#   scripts/setup.sh [PART...]    PART: packages, databases, kafka, registry (default: all four)
+#
+# packages: build tools, Java 17 and Maven (from Debian, when missing); databases: MariaDB and
+# PostgreSQL, installed, configured for the tests and started; kafka: Apache Kafka from Maven
+# Central (scripts/broker.sh install); registry: Apicurio Registry (scripts/registry.sh install,
+# only the schema-registry tests need it). Each part needs `packages` to have run once.
 #
 # Environment: CARGO_TARGET_DIR (default ~/.cache/seaf-backup/target, shared by every clone so a
 # fresh clone reuses earlier builds).
@@ -24,11 +29,13 @@ need_packages() { # installs the Debian packages given that are missing
   if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 }
-# Build tools for the C parts of dependencies (librdkafka is built from source by rdkafka-sys);
-# Java and Maven for Apache Kafka (scripts/broker.sh).
-need_packages build-essential pkg-config libssl-dev zlib1g-dev perl python3 curl
-if ! command -v java >/dev/null 2>&1; then need_packages openjdk-17-jre-headless; fi
-if ! command -v mvn >/dev/null 2>&1; then need_packages maven; fi
+setup_packages() {
+  # Build tools for the C parts of dependencies (librdkafka is built from source by
+  # rdkafka-sys); Java and Maven for Apache Kafka and the registry.
+  need_packages build-essential pkg-config libssl-dev zlib1g-dev perl python3 curl
+  if ! command -v java >/dev/null 2>&1; then need_packages openjdk-17-jdk-headless; fi
+  if ! command -v mvn >/dev/null 2>&1; then need_packages maven; fi
+}
 
 # --- database servers ------------------------------------------------------------------------
 # The tests use MariaDB on 127.0.0.1:3306 (root, no password) and PostgreSQL on 127.0.0.1:5432
@@ -66,9 +73,9 @@ CNF
   # Debian's root authenticates by unix socket only; the tests connect over TCP without a
   # password, so password authentication (empty) comes first, the socket second. The order
   # matters: clients that send an auth response (sqlx does) fail against unix_socket first.
-  local plugin
-  plugin="$($SUDO mariadb -u root -N -e "SELECT COALESCE(JSON_VALUE(Priv, '\$.auth_or[0].plugin'), JSON_VALUE(Priv, '\$.plugin')) FROM mysql.global_priv WHERE User = 'root' AND Host = 'localhost'")"
-  if [ "$plugin" != mysql_native_password ]; then
+  # Wanted: "IDENTIFIED VIA mysql_native_password OR unix_socket" (no USING: empty password).
+  if ! $SUDO mariadb -u root -N -e "SHOW GRANTS FOR 'root'@'localhost'" \
+      | grep -q 'IDENTIFIED VIA mysql_native_password OR unix_socket'; then
     log "letting root connect over 127.0.0.1 without a password (test server only)"
     $SUDO mariadb -u root <<'SQL'
 ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
@@ -110,13 +117,16 @@ setup_postgresql() {
   wait_for "PostgreSQL on 127.0.0.1:5432" "psql -h 127.0.0.1 -p 5432 -U postgres -w -c 'SELECT 1'"
 }
 
-setup_mariadb
-setup_postgresql
+parts=("$@")
+((${#parts[@]})) || parts=(packages databases kafka registry)
+for part in "${parts[@]}"; do
+  case "$part" in
+    packages) setup_packages ;;
+    databases) setup_mariadb; setup_postgresql ;;
+    kafka) scripts/broker.sh install ;;
+    registry) scripts/registry.sh install ;;
+    *) die "unknown part '$part' (packages, databases, kafka, registry)" ;;
+  esac
+done
 
-# --- Apache Kafka -------------------------------------------------------------------
-if [ -x scripts/broker.sh ]; then
-  scripts/broker.sh install
-  scripts/registry.sh install
-fi
-
-log "ready"
+log "ready: ${parts[*]}"
