@@ -6,12 +6,13 @@
 //! or the consumer closes; so a crash redelivers events, never loses them. Undecodable messages
 //! are counted, logged with partition and offset, and skipped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use seaf_kafka::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use seaf_kafka::rdkafka::message::Message;
+use seaf_kafka::rdkafka::{Offset, TopicPartitionList};
 use seaf_kafka::{decode_message, Codec, KafkaSettings, LagContext, RepoUpdateKind};
 use tokio::sync::{watch, Notify};
 
@@ -114,12 +115,17 @@ async fn consume(
         let mut repos = Vec::new();
         let mut seen = HashSet::new();
         let mut queued = 0u64;
+        // Per batch, not per event: the newest detection time, and the next offset of each
+        // partition (one offset store for the batch instead of one per event).
+        let mut newest: Option<SystemTime> = None;
+        let mut next_offsets: HashMap<i32, i64> = HashMap::new();
         for message in &batch {
             let (partition, offset) = (message.partition(), message.offset());
+            let next = next_offsets.entry(partition).or_insert(offset + 1);
+            *next = (*next).max(offset + 1);
             match decode_message(codec, message) {
                 Ok(event) => {
-                    let age = SystemTime::now().duration_since(event.detected_at).unwrap_or_default();
-                    metrics::gauge!("seaf_backup_seconds_behind_primary").set(age.as_secs_f64());
+                    newest = newest.max(Some(event.detected_at));
                     match (event.kind, event.repo_id) {
                         (RepoUpdateKind::Heartbeat, _) | (_, None) => {
                             metrics::counter!("seaf_backup_events_total", "result" => "heartbeat").increment(1);
@@ -138,6 +144,10 @@ async fn consume(
                 }
             }
         }
+        if let Some(newest) = newest {
+            let age = SystemTime::now().duration_since(newest).unwrap_or_default();
+            metrics::gauge!("seaf_backup_seconds_behind_primary").set(age.as_secs_f64());
+        }
         if !repos.is_empty() {
             // Durable before the offsets may be committed; retried until the database answers.
             loop {
@@ -153,16 +163,24 @@ async fn consume(
             metrics::counter!("seaf_backup_events_total", "result" => "queued").increment(queued);
             wake.notify_one();
         }
-        for message in &batch {
-            if let Err(e) = consumer.store_offset_from_message(message) {
-                let (partition, offset) = (message.partition(), message.offset());
-                tracing::warn!(partition, offset, error = %e, "cannot store the offset; the event will be redelivered");
-            }
-        }
+        store_offsets(consumer, &settings.topic, &next_offsets);
         if lag_published.elapsed() > Duration::from_secs(5) {
             publish_lag(consumer, &settings.topic);
             lag_published = Instant::now();
         }
+    }
+}
+
+/// Stores, for the next commit, `partition -> offset of the next event to read`.
+fn store_offsets(consumer: &StreamConsumer<LagContext>, topic: &str, next: &HashMap<i32, i64>) {
+    let mut tpl = TopicPartitionList::new();
+    for (&partition, &offset) in next {
+        if let Err(e) = tpl.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+            tracing::warn!(partition, offset, error = %e, "cannot store the offset; the events will be redelivered");
+        }
+    }
+    if let Err(e) = consumer.store_offsets(&tpl) {
+        tracing::warn!(error = %e, ?next, "cannot store the offsets; the events will be redelivered");
     }
 }
 
