@@ -1,9 +1,12 @@
 //! The seafile database layer on real MariaDB, PostgreSQL and SQLite servers: Seafile's own
-//! schema per kind, the fixture's rows round-tripping, heads moving in one transaction.
+//! schema per kind (created whole, upgraded by adding columns), the fixture's rows
+//! round-tripping, heads moving in one transaction.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use seaf_seafile::{DbKind, ObjectId, RepoId, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, VirtualRepo};
 use sqlx::any::AnyPoolOptions;
-use sqlx::Row;
+use sqlx::{Executor, Row};
 use support::db::{copy_core_rows, TestDb, ALL_KINDS};
 use support::Fixture;
 
@@ -199,4 +202,284 @@ async fn unreachable_server_is_a_clear_error() {
         .to_string();
     assert!(err.contains("cannot connect") && err.contains("seafile:***@"), "{err}");
     assert!(!err.contains("secret"), "{err}");
+}
+
+/// Every table of haiwen/seafile-server's scripts/sql/mysql/seafile.sql as of release 13
+/// (v13.0.25-server; 11 and 12 have a subset), with RepoInfo.archive_status (added by seahub's
+/// 13.0.0 upgrade), and whether scripts/sql/sqlite/seafile.sql has it too. MySQL and PostgreSQL
+/// tables also have the surrogate `id`; SQLite's do not.
+const SEAFILE_TABLES: &[(&str, bool, &[&str])] = &[
+    ("Branch", true, &["name", "repo_id", "commit_id"]),
+    (
+        "FileLocks",
+        true,
+        &["repo_id", "path", "user_name", "lock_time", "expire"],
+    ),
+    ("FileLockTimestamp", true, &["repo_id", "update_time"]),
+    ("FolderGroupPerm", true, &["repo_id", "path", "permission", "group_id"]),
+    ("FolderPermTimestamp", true, &["repo_id", "timestamp"]),
+    ("FolderUserPerm", true, &["repo_id", "path", "permission", "user"]),
+    ("GarbageRepos", true, &["repo_id"]),
+    ("GCID", false, &["repo_id", "gc_id"]),
+    ("InnerPubRepo", true, &["repo_id", "permission"]),
+    ("LastGCID", false, &["repo_id", "client_id", "gc_id"]),
+    ("OrgDownloadRateLimit", false, &["org_id", "download_limit"]),
+    (
+        "OrgGroupRepo",
+        true,
+        &["org_id", "repo_id", "group_id", "owner", "permission"],
+    ),
+    ("OrgInnerPubRepo", true, &["org_id", "repo_id", "permission"]),
+    ("OrgQuota", true, &["org_id", "quota"]),
+    ("OrgRepo", true, &["org_id", "repo_id", "user"]),
+    (
+        "OrgSharedRepo",
+        true,
+        &["org_id", "repo_id", "from_email", "to_email", "permission"],
+    ),
+    ("OrgUploadRateLimit", false, &["org_id", "upload_limit"]),
+    ("OrgUserDefaultQuota", false, &["org_id", "quota"]),
+    ("OrgUserQuota", true, &["org_id", "user", "quota"]),
+    ("Repo", true, &["repo_id"]),
+    ("RepoFileCount", true, &["repo_id", "file_count"]),
+    ("RepoGroup", true, &["repo_id", "group_id", "user_name", "permission"]),
+    ("RepoHead", true, &["repo_id", "branch_name"]),
+    ("RepoHistoryLimit", true, &["repo_id", "days"]),
+    (
+        "RepoInfo",
+        true,
+        &[
+            "repo_id",
+            "name",
+            "update_time",
+            "version",
+            "is_encrypted",
+            "last_modifier",
+            "status",
+            "type",
+            "archive_status",
+        ],
+    ),
+    ("RepoOwner", true, &["repo_id", "owner_id"]),
+    ("RepoSize", true, &["repo_id", "size", "head_id"]),
+    ("RepoStorageId", true, &["repo_id", "storage_id"]),
+    ("RepoSyncError", true, &["token", "error_time", "error_con"]),
+    (
+        "RepoTokenPeerInfo",
+        true,
+        &["token", "peer_id", "peer_ip", "peer_name", "sync_time", "client_ver"],
+    ),
+    (
+        "RepoTrash",
+        true,
+        &[
+            "repo_id",
+            "repo_name",
+            "head_id",
+            "owner_id",
+            "size",
+            "org_id",
+            "del_time",
+        ],
+    ),
+    ("RepoUserToken", true, &["repo_id", "email", "token"]),
+    ("RepoValidSince", true, &["repo_id", "timestamp"]),
+    ("RoleDownloadRateLimit", false, &["role", "download_limit"]),
+    ("RoleQuota", true, &["role", "quota"]),
+    ("RoleUploadRateLimit", false, &["role", "upload_limit"]),
+    ("SeafileConf", true, &["cfg_group", "cfg_key", "value", "property"]),
+    ("SharedRepo", true, &["repo_id", "from_email", "to_email", "permission"]),
+    ("SystemInfo", true, &["info_key", "info_value"]),
+    ("UserDownloadRateLimit", false, &["user", "download_limit"]),
+    ("UserQuota", true, &["user", "quota"]),
+    ("UserShareQuota", true, &["user", "quota"]),
+    ("UserUploadRateLimit", false, &["user", "upload_limit"]),
+    ("VirtualRepo", true, &["repo_id", "origin_repo", "path", "base_commit"]),
+    ("WebAP", true, &["repo_id", "access_property"]),
+    ("WebUploadTempFiles", true, &["repo_id", "file_path", "tmp_file_path"]),
+];
+
+/// What a database holds: table → columns, read with the database's own catalogue.
+type Columns = BTreeMap<String, BTreeSet<String>>;
+
+fn expected_columns(kind: DbKind) -> Columns {
+    let mut out = Columns::new();
+    for (table, on_sqlite, columns) in SEAFILE_TABLES {
+        if kind == DbKind::Sqlite && !on_sqlite {
+            continue;
+        }
+        let table = match kind {
+            DbKind::Postgres => table.to_lowercase(),
+            _ => table.to_string(),
+        };
+        let mut set: BTreeSet<String> = columns.iter().map(|c| c.to_string()).collect();
+        if kind != DbKind::Sqlite {
+            set.insert("id".into());
+        }
+        out.insert(table, set);
+    }
+    out
+}
+
+async fn catalogue(url: &str, kind: DbKind) -> Columns {
+    let pool = AnyPoolOptions::new().max_connections(1).connect(url).await.unwrap();
+    let query = match kind {
+        DbKind::MySql => "SELECT CAST(table_name AS CHAR) AS t, CAST(column_name AS CHAR) AS c FROM information_schema.columns WHERE table_schema = DATABASE()",
+        DbKind::Postgres => "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns WHERE table_schema = 'public'",
+        DbKind::Sqlite => "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'",
+    };
+    let mut out = Columns::new();
+    for row in sqlx::query(query).fetch_all(&pool).await.unwrap() {
+        let (t, c): (String, String) = (row.try_get("t").unwrap(), row.try_get("c").unwrap());
+        out.entry(t).or_default().insert(c);
+    }
+    pool.close().await;
+    out
+}
+
+async fn run_sql(url: &str, sql: &str) {
+    let pool = AnyPoolOptions::new().max_connections(1).connect(url).await.unwrap();
+    for stmt in sql.split(";\n") {
+        let stmt: String = stmt
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if !stmt.trim().is_empty() {
+            pool.execute(stmt.as_str()).await.unwrap();
+        }
+    }
+    pool.close().await;
+}
+
+fn old_core_schema(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::MySql => include_str!("data/old-core-schema/mysql.sql"),
+        DbKind::Postgres => include_str!("data/old-core-schema/pgsql.sql"),
+        DbKind::Sqlite => include_str!("data/old-core-schema/sqlite.sql"),
+    }
+}
+
+#[tokio::test]
+async fn an_empty_database_gets_exactly_seafiles_tables_and_columns() {
+    for kind in ALL_KINDS {
+        let Some(test_db) = TestDb::create(kind).await else {
+            continue;
+        };
+        let db = test_db.connect().await;
+        let report = db.ensure_seafile_schema().await.unwrap();
+        let expected = expected_columns(kind);
+        assert_eq!(report.created_tables.len(), expected.len(), "{kind:?}");
+        assert!(
+            report.added_columns.is_empty() && report.missing_key_columns.is_empty(),
+            "{kind:?}: {report:?}"
+        );
+        assert_eq!(catalogue(&test_db.url, kind).await, expected, "{kind:?}");
+        // What the crate reads back is the same catalogue.
+        let own: Columns = db
+            .table_columns()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(t, c)| (t, c.into_iter().collect()))
+            .collect();
+        assert_eq!(own, expected, "{kind:?}");
+        assert!(
+            db.ensure_seafile_schema().await.unwrap().is_empty(),
+            "{kind:?}: idempotent"
+        );
+        assert_eq!(catalogue(&test_db.url, kind).await, expected, "{kind:?}: unchanged");
+    }
+}
+
+#[tokio::test]
+async fn the_old_subset_is_upgraded_by_adding_columns_and_keeps_its_rows() {
+    let r = repo("11111111-2222-4333-8444-555555555555");
+    let record = sample(r, oid(&"1".repeat(40)));
+    for kind in ALL_KINDS {
+        let Some(test_db) = TestDb::create(kind).await else {
+            continue;
+        };
+        run_sql(&test_db.url, old_core_schema(kind)).await;
+        let db = test_db.connect().await;
+        db.write_repo(&record).await.unwrap();
+        let old = catalogue(&test_db.url, kind).await;
+        assert_eq!(old.len(), 8, "{kind:?}");
+
+        let report = db.ensure_seafile_schema().await.unwrap();
+        let repo_info = if kind == DbKind::Postgres {
+            "repoinfo"
+        } else {
+            "RepoInfo"
+        };
+        assert_eq!(
+            report.added_columns,
+            [
+                (repo_info.to_string(), "type".to_string()),
+                (repo_info.to_string(), "archive_status".to_string())
+            ],
+            "{kind:?}"
+        );
+        let mut expected = expected_columns(kind);
+        assert_eq!(report.created_tables.len(), expected.len() - 8, "{kind:?}");
+        if kind == DbKind::MySql {
+            // Never dropped: the old MySQL RepoInfo had two columns of its own.
+            let info = expected.get_mut("RepoInfo").unwrap();
+            info.insert("enc_version".into());
+            info.insert("salt".into());
+        }
+        assert_eq!(catalogue(&test_db.url, kind).await, expected, "{kind:?}");
+        assert_eq!(
+            db.repo_record(&r).await.unwrap().as_ref(),
+            Some(&record),
+            "{kind:?}: the row is kept"
+        );
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&test_db.url)
+            .await
+            .unwrap();
+        let row = sqlx::query("SELECT type, archive_status FROM RepoInfo")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<Option<String>, _>("type").unwrap(), None, "{kind:?}");
+        assert_eq!(
+            row.try_get::<Option<String>, _>("archive_status").unwrap(),
+            None,
+            "{kind:?}"
+        );
+        // The new columns take values.
+        sqlx::query("UPDATE RepoInfo SET type = 'wiki', archive_status = 'archived'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        assert!(
+            db.ensure_seafile_schema().await.unwrap().is_empty(),
+            "{kind:?}: idempotent"
+        );
+        assert_eq!(catalogue(&test_db.url, kind).await, expected, "{kind:?}: unchanged");
+        assert_eq!(db.repo_record(&r).await.unwrap().as_ref(), Some(&record), "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_database_written_by_seaf_server_needs_only_archive_status() {
+    let Some(fx) = Fixture::unpack() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("seafile.db");
+    std::fs::copy(fx.data_dir().join("seafile.db"), &copy).unwrap();
+    let url = format!("sqlite://{}", copy.display());
+    let db = SeafileDb::connect(&url).await.unwrap();
+    let before = db.heads().await.unwrap();
+    let report = db.ensure_seafile_schema().await.unwrap();
+    assert!(report.created_tables.is_empty(), "{report:?}");
+    assert_eq!(
+        report.added_columns,
+        [("RepoInfo".to_string(), "archive_status".to_string())]
+    );
+    assert_eq!(catalogue(&url, DbKind::Sqlite).await, expected_columns(DbKind::Sqlite));
+    assert_eq!(db.heads().await.unwrap(), before);
 }

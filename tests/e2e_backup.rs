@@ -111,6 +111,32 @@ fn fixture_backs_up_byte_for_byte(kind: DbKind) {
     assert_eq!(code, 0, "{kind:?}: {out}");
     assert!(out.contains("verified 4 libraries: 44 commits"), "{out}");
 
+    // The backup role laid out what seaf-server and seaf-fsck look for, and a whole Seafile
+    // database (tables the primary's libraries do not use included).
+    for dir in [
+        "tmpfiles",
+        "httptemp",
+        "storage/commits",
+        "storage/fs",
+        "storage/blocks",
+    ] {
+        assert!(site.backup_data.join(dir).is_dir(), "{kind:?}: {dir}/ is missing");
+    }
+    let tables = site.rt.block_on(site.backup_db.table_columns()).unwrap();
+    let column = |table: &str, column: &str| {
+        tables
+            .iter()
+            .any(|(t, cols)| t.eq_ignore_ascii_case(table) && cols.iter().any(|c| c == column))
+    };
+    for (table, col) in [
+        ("RepoInfo", "type"),
+        ("RepoInfo", "archive_status"),
+        ("SystemInfo", "info_key"),
+        ("RepoSize", "size"),
+    ] {
+        assert!(column(table, col), "{kind:?}: {table}.{col} is missing");
+    }
+
     // Metadata rows came along.
     let docs = RepoId::parse("300ca0c9-310b-4344-8289-441bcd1e031c").unwrap();
     let rec = site.rt.block_on(site.backup_db.repo_record(&docs)).unwrap().unwrap();

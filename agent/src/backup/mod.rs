@@ -65,8 +65,10 @@ pub struct Backup {
 }
 
 impl Backup {
-    /// Connects to the backup database (creating Seafile's core tables and the state table if
-    /// missing) and prepares the primary client.
+    /// Lays out the backup's data directory as a Seafile server expects it (`storage/`,
+    /// `tmpfiles/`, `httptemp/`), makes the backup database a complete Seafile database (every
+    /// table of Seafile's `seafile.sql`, missing columns added) with seaf-backup's state table,
+    /// and prepares the primary client.
     pub async fn open(config: &Config) -> anyhow::Result<Backup> {
         let b = config.backup()?;
         let primary_url = b.primary_url.as_deref().with_context(|| {
@@ -75,16 +77,24 @@ impl Backup {
                 config.source
             )
         })?;
-        std::fs::create_dir_all(b.seafile_data_dir.join("storage")).with_context(|| {
-            format!(
-                "cannot create {}/storage ([backup] seafile_data_dir)",
-                b.seafile_data_dir.display()
-            )
-        })?;
+        let store = ObjectStore::new(&b.seafile_data_dir);
+        store
+            .prepare_data_dir()
+            .with_context(|| format!("{}: [backup] seafile_data_dir", config.source))?;
         let db = SeafileDb::connect_with(&b.database_url, (b.workers as u32 + 4).max(4))
             .await
             .with_context(|| format!("{}: [backup] database_url", config.source))?;
-        db.create_core_tables().await?;
+        let schema = db.ensure_seafile_schema().await?;
+        if !schema.is_empty() {
+            tracing::info!(
+                created_tables = ?schema.created_tables,
+                added_columns = ?schema.added_columns,
+                "brought the backup database up to Seafile's schema"
+            );
+        }
+        for (table, column) in &schema.missing_key_columns {
+            tracing::warn!(%table, %column, "a key column of Seafile's schema is missing and cannot be added; the table is left as it is");
+        }
         db.create_state_tables().await?;
         let owner = format!(
             "{}:{}:{}",
@@ -94,7 +104,7 @@ impl Backup {
         );
         Ok(Backup {
             db,
-            store: ObjectStore::new(&b.seafile_data_dir),
+            store,
             primary: PrimaryClient::new(primary_url, config.sync_token()?)?,
             owner,
         })

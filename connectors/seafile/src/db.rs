@@ -1,10 +1,16 @@
-//! Seafile's core library tables (`Repo`, `Branch`, `RepoHead`, `RepoInfo`, `RepoOwner`,
-//! `VirtualRepo`, `RepoStorageId`, `RepoTrash`) on MySQL/MariaDB, PostgreSQL or SQLite.
+//! Seafile's seafile database on MySQL/MariaDB, PostgreSQL or SQLite: the library rows
+//! seaf-backup reads and writes (`Repo`, `Branch`, `RepoHead`, `RepoInfo`, `RepoOwner`,
+//! `VirtualRepo`, `RepoStorageId`, `RepoTrash`). The schema itself (every table of Seafile's
+//! `seafile.sql`, created and upgraded) is [`crate::schema`].
 //!
 //! One type, [`SeafileDb`], hides which database is behind the URL; its API speaks in this
 //! crate's types, so nothing above it sees sqlx. Table and column names are written exactly as
 //! Seafile creates them (MySQL table names are case-sensitive on Linux; PostgreSQL folds the
 //! unquoted names to lower case, as Seafile's own schema does).
+//!
+//! A library's encryption parameters live where Seafile keeps them, in its commit objects
+//! (`encrypted`, `enc_version`, `magic`, `key`, `salt`, `pwd_hash`…), which are copied byte for
+//! byte; `RepoInfo` holds only `is_encrypted`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -38,12 +44,12 @@ impl DbKind {
         }
     }
 
-    /// Seafile's core tables for this kind of database.
-    fn core_schema(self) -> &'static str {
+    /// Seafile's whole seafile schema for this kind of database (`connectors/seafile/sql/`).
+    pub(crate) fn seafile_schema(self) -> &'static str {
         match self {
-            DbKind::MySql => include_str!("../sql/mysql/seafile-core.sql"),
-            DbKind::Postgres => include_str!("../sql/pgsql/seafile-core.sql"),
-            DbKind::Sqlite => include_str!("../sql/sqlite/seafile-core.sql"),
+            DbKind::MySql => include_str!("../sql/mysql/seafile.sql"),
+            DbKind::Postgres => include_str!("../sql/pgsql/seafile.sql"),
+            DbKind::Sqlite => include_str!("../sql/sqlite/seafile.sql"),
         }
     }
 
@@ -253,10 +259,11 @@ impl SeafileDb {
         Cow::Owned(out)
     }
 
-    /// Creates Seafile's core tables where missing (the real Seafile schema for this database).
+    /// Makes this a complete Seafile database: every table of Seafile's `seafile.sql` created
+    /// where missing, missing columns added, nothing dropped
+    /// ([`ensure_seafile_schema`](Self::ensure_seafile_schema), which also says what changed).
     pub async fn create_core_tables(&self) -> Result<(), DbError> {
-        self.run_schema(self.kind.core_schema(), "creating Seafile's core tables")
-            .await
+        self.ensure_seafile_schema().await.map(drop)
     }
 
     pub(crate) async fn run_schema(&self, schema: &str, what: &'static str) -> Result<(), DbError> {
@@ -696,7 +703,7 @@ fn bind_all<'q>(
 }
 
 /// Splits a schema file into statements (`;` at a line end), dropping comments.
-fn split_statements(schema: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn split_statements(schema: &str) -> impl Iterator<Item = &str> {
     schema
         .split(";\n")
         .map(|s| s.trim().trim_end_matches(';'))
@@ -739,7 +746,7 @@ mod tests {
     #[test]
     fn schemas_split_into_create_statements() {
         for kind in [DbKind::MySql, DbKind::Postgres, DbKind::Sqlite] {
-            let stmts: Vec<_> = split_statements(kind.core_schema()).collect();
+            let stmts: Vec<_> = split_statements(kind.seafile_schema()).collect();
             assert!(stmts.len() >= 8, "{kind:?}");
             assert!(stmts.iter().all(|s| s.starts_with("CREATE")), "{kind:?}: {stmts:?}");
         }

@@ -2,11 +2,15 @@
 //!
 //! - [`id`]: validated object and library ids (safe in paths and URLs).
 //! - [`commit`], [`fs`], [`object`]: the object formats of repo version 1 and their id rules.
-//! - [`store`]: the `storage/{commits,fs,blocks}` layout with atomic, durable writes.
+//! - [`store`]: the `storage/{commits,fs,blocks}` layout with atomic, durable writes, and the
+//!   rest of a data directory a Seafile server expects (`tmpfiles/`, `httptemp/`).
 //! - [`closure`]: the walk over a head's whole history, used to verify a backup.
-//! - [`db`]: Seafile's core library tables on MySQL/MariaDB, PostgreSQL and SQLite.
+//! - [`db`]: the library rows of Seafile's database on MySQL/MariaDB, PostgreSQL and SQLite.
+//! - [`schema`]: the whole seafile database (every table of Seafile's `seafile.sql`, releases
+//!   11–13), created where missing and upgraded by adding columns, never dropping any.
 //!
-//! Everything here is usable without Kafka or HTTP, and all of it but [`db`] without a database.
+//! Everything here is usable without Kafka or HTTP, and all of it but [`db`], [`schema`] and
+//! [`backup_state`] without a database.
 
 pub mod backup_state;
 pub mod closure;
@@ -16,6 +20,7 @@ pub mod fs;
 pub mod id;
 mod json;
 pub mod object;
+pub mod schema;
 pub mod store;
 
 pub use backup_state::{RepoSyncState, SyncState};
@@ -25,4 +30,5 @@ pub use db::{DbError, DbKind, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, Virt
 pub use fs::{Dirent, FsObject, SeafDir, SeafFile};
 pub use id::{IdError, ObjectId, RepoId};
 pub use object::{ObjectError, ObjectKind};
+pub use schema::{SchemaReport, TableColumns};
 pub use store::{NewObject, ObjectStore, RepoStores, StoreError};

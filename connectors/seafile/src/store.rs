@@ -6,6 +6,9 @@
 //! flush for the batch instead of one per object. Callers write a level of the object graph per
 //! batch (blocks, then files, then dirs bottom-up, then commits), which is what keeps the closure
 //! invariant true across a power loss.
+//!
+//! [`ObjectStore::prepare_data_dir`] also lays out what a Seafile server looks for beside the
+//! objects ([`SERVER_DIRS`]), so seaf-server and seaf-fsck start on a backup as it is.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -25,6 +28,16 @@ const SYNCFS_THRESHOLD: usize = 64;
 const TEMP_SUFFIX: &str = ".seaf-backup-tmp";
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The folders of a Seafile data directory besides `storage/`, as haiwen/seafile-server uses them:
+/// - `tmpfiles/`: temp files of the block and object backends; seaf-fsck and seafserv-gc refuse
+///   to start without it (server/gc/seafile-session.c), seaf-server creates it at start;
+/// - `httptemp/`: the upload temp folder of seaf-server (server/upload-file.c) and the Go
+///   fileserver (fileserver/fileop.go), which create it too.
+///
+/// Not created: `library-template/` (optional: seaf-server only warns when it is missing while
+/// it makes the template library) and `seafile.conf` (configuration, the operator's).
+pub const SERVER_DIRS: [&str; 2] = ["tmpfiles", "httptemp"];
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +135,17 @@ impl ObjectStore {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Creates the data directory's layout where missing: `storage/{commits,fs,blocks}` and
+    /// [`SERVER_DIRS`]. Existing folders and their contents are left alone.
+    pub fn prepare_data_dir(&self) -> Result<(), StoreError> {
+        let storage = ObjectKind::ALL.into_iter().map(|kind| self.kind_dir(kind));
+        let server = SERVER_DIRS.iter().map(|d| self.data_dir.join(d));
+        for dir in storage.chain(server) {
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io("creating", &dir, e))?;
+        }
+        Ok(())
     }
 
     fn kind_dir(&self, kind: ObjectKind) -> PathBuf {
@@ -431,6 +455,32 @@ mod tests {
             .read(ObjectKind::Block, &repo(), &missing)
             .unwrap_err()
             .is_not_found());
+    }
+
+    #[test]
+    fn the_data_dir_gets_what_seafile_expects_and_keeps_what_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("seafile-data");
+        let store = ObjectStore::new(&data);
+        store.prepare_data_dir().unwrap();
+        for sub in [
+            "storage/commits",
+            "storage/fs",
+            "storage/blocks",
+            "tmpfiles",
+            "httptemp",
+        ] {
+            assert!(data.join(sub).is_dir(), "{sub}");
+        }
+        let id = ObjectId::hash_of(b"kept");
+        store.write(ObjectKind::Block, &repo(), &id, b"kept").unwrap();
+        fs::write(data.join("tmpfiles/in-use"), b"x").unwrap();
+        store.prepare_data_dir().expect("preparing twice is harmless");
+        assert_eq!(store.read(ObjectKind::Block, &repo(), &id).unwrap(), b"kept");
+        assert!(data.join("tmpfiles/in-use").is_file());
+        // The server's folders are not stores.
+        assert_eq!(store.stores(ObjectKind::Block).unwrap(), vec![repo()]);
+        assert_eq!(store.sweep_temp_files().unwrap(), 0);
     }
 
     #[test]

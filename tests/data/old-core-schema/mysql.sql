@@ -1,3 +1,5 @@
+-- The subset of Seafile's tables that seaf-backup created before it created Seafile's whole
+-- schema (connectors/seafile/sql/mysql/seafile-core.sql at commit c1098a3), kept to test the upgrade.
 -- Seafile's core library tables, as in haiwen/seafile-server scripts/sql/mysql/seafile.sql.
 -- Column types, indexes and the auto-increment ids are Seafile's, so a Seafile server can start
 -- on a database seaf-backup created. Statements are separated by ";" at line ends.

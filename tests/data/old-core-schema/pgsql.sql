@@ -1,3 +1,5 @@
+-- The subset of Seafile's tables that seaf-backup created before it created Seafile's whole
+-- schema (connectors/seafile/sql/pgsql/seafile-core.sql at commit c1098a3), kept to test the upgrade.
 -- Seafile's core library tables, as in haiwen/seafile-server scripts/sql/pgsql/seafile.sql.
 -- Statements are separated by ";" at line ends.
 CREATE TABLE IF NOT EXISTS Repo (
