@@ -14,12 +14,14 @@ use seaf_kafka::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use seaf_kafka::rdkafka::message::Message;
 use seaf_kafka::rdkafka::{Offset, TopicPartitionList};
 use seaf_kafka::{decode_message, Codec, KafkaSettings, LagContext, RepoUpdateKind};
+use futures_util::FutureExt;
 use tokio::sync::{watch, Notify};
 
 use super::Backup;
 
-/// Most events recorded with one database statement.
-const MAX_BATCH: usize = 5_000;
+/// Most events taken off the queue before their libraries are recorded (one statement per
+/// 500 distinct libraries): large enough that a replay pays few database round trips.
+const MAX_BATCH: usize = 20_000;
 use crate::log_limit::LogLimit;
 use crate::telemetry::Health;
 
@@ -106,9 +108,10 @@ async fn consume(
         // records a whole batch of events: a replay of the topic reads at the broker's pace,
         // not at one database commit per event.
         let mut batch = vec![message];
+        // `now_or_never` polls once: no timer per event, which a zero timeout would cost.
         while batch.len() < MAX_BATCH {
-            match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
-                Ok(Ok(m)) => batch.push(m),
+            match consumer.recv().now_or_never() {
+                Some(Ok(m)) => batch.push(m),
                 _ => break,
             }
         }
