@@ -33,30 +33,15 @@ CACHE="${SEAF_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/seaf-backup/kafka}"
 LIBS="$CACHE/$KAFKA_VERSION/libs"
 READY_TIMEOUT_S="${KAFKA_READY_TIMEOUT_S:-120}"
 
+# shellcheck source=lib/service.sh
+source "$ROOT/scripts/lib/service.sh"
+
 die() { echo "broker.sh: $*" >&2; exit 1; }
 
-data_dir() {
-  local dir="${1:-.kafka-data}"
-  case "$dir" in /*) ;; *) dir="$ROOT/$dir" ;; esac
-  echo "$dir"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-check_port() {
-  [[ "$1" =~ ^[0-9]+$ ]] && (( $1 > 0 && $1 < 65536 )) || die "port must be a number (1-65535), got '$1'"
-}
+data_dir() { resolve_dir .kafka-data "${1:-}"; }
 
 # The pid in DATA_DIR/kafka.pid if that process is alive and is a Kafka node.
-running_pid() {
-  local pidfile="$1/kafka.pid" pid
-  [[ -f "$pidfile" ]] || return 1
-  pid="$(cat "$pidfile")"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka.Kafka' || return 1
-  echo "$pid"
-}
+running_pid() { pid_of "$1/kafka.pid" kafka.Kafka; }
 
 installed() { [[ -f "$LIBS/.complete" ]]; }
 
@@ -209,14 +194,7 @@ cmd_stop() {
     echo "Apache Kafka not running (data $dir)"
     return
   fi
-  kill -TERM "$pid"
-  for _ in $(seq 1 600); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$dir/kafka.pid"; echo "Apache Kafka stopped (pid $pid)"; return; }
-    sleep 0.1
-  done
-  echo "Apache Kafka (pid $pid) ignored SIGTERM for 60 s; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$dir/kafka.pid"
+  stop_pid "Apache Kafka" "$pid" "$dir/kafka.pid" 60
 }
 
 cmd_kill() {

@@ -33,15 +33,12 @@ JAR="$APP/apicurio-registry-$REGISTRY_VERSION-runner.jar"
 READY_TIMEOUT_S="${REGISTRY_READY_TIMEOUT_S:-120}"
 API_PATH=/apis/ccompat/v6
 
+# shellcheck source=lib/service.sh
+source "$ROOT/scripts/lib/service.sh"
+
 die() { echo "registry.sh: $*" >&2; exit 1; }
 
-data_dir() {
-  local dir="${1:-.registry-data}"
-  case "$dir" in /*) ;; *) dir="$ROOT/$dir" ;; esac
-  echo "$dir"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+data_dir() { resolve_dir .registry-data "${1:-}"; }
 
 # Whether GET $API_PATH/subjects on 127.0.0.1:PORT answers 200: the registry serves, storage
 # included (the request reads it).
@@ -54,20 +51,8 @@ api_answers() {
   ) 2>/dev/null
 }
 
-check_port() {
-  [[ "$1" =~ ^[0-9]+$ ]] && (( $1 > 0 && $1 < 65536 )) || die "port must be a number (1-65535), got '$1'"
-}
-
 # The pid in DATA_DIR/registry.pid if that process is alive and is this registry.
-running_pid() {
-  local pidfile="$1/registry.pid" pid
-  [[ -f "$pidfile" ]] || return 1
-  pid="$(cat "$pidfile")"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'apicurio-registry-' || return 1
-  echo "$pid"
-}
+running_pid() { pid_of "$1/registry.pid" apicurio-registry-; }
 
 installed() { [[ -f "$APP/.complete" && -f "$JAR" ]]; }
 
@@ -176,14 +161,7 @@ cmd_stop() {
     echo "Apicurio Registry not running (data $dir)"
     return
   fi
-  kill -TERM "$pid"
-  for _ in $(seq 1 300); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$dir/registry.pid"; echo "Apicurio Registry stopped (pid $pid)"; return; }
-    sleep 0.1
-  done
-  echo "Apicurio Registry (pid $pid) ignored SIGTERM for 30 s; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$dir/registry.pid"
+  stop_pid "Apicurio Registry" "$pid" "$dir/registry.pid" 30
 }
 
 cmd_status() {
