@@ -10,11 +10,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use futures_util::FutureExt;
 use seaf_kafka::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use seaf_kafka::rdkafka::message::Message;
 use seaf_kafka::rdkafka::{Offset, TopicPartitionList};
 use seaf_kafka::{decode_message, Codec, KafkaSettings, LagContext, RepoUpdateKind};
-use futures_util::FutureExt;
 use tokio::sync::{watch, Notify};
 
 use super::Backup;
