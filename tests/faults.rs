@@ -21,6 +21,7 @@ use seaf_kafka::rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, Resourc
 use seaf_kafka::rdkafka::client::DefaultClientContext;
 use seaf_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use seaf_kafka::rdkafka::producer::{FutureProducer, FutureRecord};
+use seaf_kafka::rdkafka::types::RDKafkaErrorCode;
 use seaf_kafka::{Codec, DetectionSource, RepoUpdate};
 use seaf_seafile::{DbKind, ObjectId, ObjectKind, ObjectStore, SyncState};
 use seaf_testgen::{write_database, LibrarySpec};
@@ -568,9 +569,21 @@ fn bad_input_is_counted_logged_and_harmless() {
     let on_topic = garbage.len();
     for (what, payload) in garbage {
         let key = g.libs[0].repo_id.to_string();
-        let record = FutureRecord::to(&site.dep.topic).key(&key).payload(payload);
-        if let Err((e, _)) = site.rt.block_on(producer.send(record, Duration::from_secs(60))) {
-            panic!("the broker refused the {what}: {e}\n{}", broker.log_tail());
+        // The raised max.message.bytes reaches the partition's log shortly after the alter
+        // call returns (through the metadata log): until then the broker says too large.
+        let started = Instant::now();
+        loop {
+            let record = FutureRecord::to(&site.dep.topic).key(&key).payload(payload);
+            match site.rt.block_on(producer.send(record, Duration::from_secs(60))) {
+                Ok(_) => break,
+                Err((e, _))
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge)
+                        && started.elapsed() < Duration::from_secs(60) =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err((e, _)) => panic!("the broker refused the {what}: {e}\n{}", broker.log_tail()),
+            }
         }
     }
     wait_until(
