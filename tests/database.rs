@@ -4,7 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use seaf_seafile::{DbKind, ObjectId, RepoId, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, VirtualRepo};
+use seaf_seafile::library_rows::{self, Value};
+use seaf_seafile::{
+    DbKind, LibraryRows, LibraryState, ObjectId, RepoId, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, VirtualRepo,
+};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Executor, Row};
 use support::db::{copy_core_rows, TestDb, ALL_KINDS};
@@ -482,4 +485,132 @@ async fn a_database_written_by_seaf_server_needs_only_archive_status() {
     );
     assert_eq!(catalogue(&url, DbKind::Sqlite).await, expected_columns(DbKind::Sqlite));
     assert_eq!(db.heads().await.unwrap(), before);
+}
+
+/// Seafile 13's rows of `r` at `head` beyond the core record, and a column no release has yet.
+fn seafile13_sql(r: RepoId, head: ObjectId) -> String {
+    format!(
+        "ALTER TABLE RepoInfo ADD COLUMN tomorrow VARCHAR(32);\n\
+         UPDATE RepoInfo SET type = 'wiki', archive_status = 'archived', tomorrow = 'x' WHERE repo_id = '{r}';\n\
+         INSERT INTO RepoSize (repo_id, size, head_id) VALUES ('{r}', 12345678901, '{head}');\n\
+         INSERT INTO RepoFileCount (repo_id, file_count) VALUES ('{r}', 42);\n\
+         INSERT INTO RepoHistoryLimit (repo_id, days) VALUES ('{r}', -1);\n\
+         INSERT INTO RepoValidSince (repo_id, timestamp) VALUES ('{r}', 1795311000);\n\
+         INSERT INTO SystemInfo (info_key, info_value) VALUES ('default_repo_id', '{r}');\n\
+         INSERT INTO SystemInfo (info_key, info_value) VALUES ('other_key', 'kept');\n"
+    )
+}
+
+/// The rows as the primary sent them, and `rows` projected on the primary's columns.
+fn projected(rows: &LibraryRows, primary: &LibraryRows) -> Vec<(String, Vec<Vec<String>>)> {
+    support::seafile13::comparable(rows, primary)
+}
+
+/// Writes `rows` into `db` as the backup does: missing columns added first, then one
+/// transaction.
+async fn write_as_backup(db: &SeafileDb, rows: &LibraryRows) -> Vec<library_rows::TableWrite> {
+    let missing = library_rows::missing_columns(rows, &db.catalogue().await.unwrap()).unwrap();
+    db.add_columns(&missing).await.unwrap();
+    let writes = library_rows::plan_writes(rows, &db.catalogue().await.unwrap()).unwrap();
+    let mut tx = db.begin().await.unwrap();
+    tx.write_library(&rows.repo_id, &writes).await.unwrap();
+    tx.commit().await.unwrap();
+    writes
+}
+
+#[tokio::test]
+async fn a_librarys_rows_travel_with_every_column_between_every_kind() {
+    let r = repo("11111111-2222-4333-8444-555555555555");
+    let h = oid(&"1".repeat(40));
+    for source_kind in ALL_KINDS {
+        let Some(source_db) = TestDb::create(source_kind).await else {
+            continue;
+        };
+        let source = source_db.connect().await;
+        source.create_core_tables().await.unwrap();
+        source.write_repo(&sample(r, h)).await.unwrap();
+        run_sql(&source_db.url, &seafile13_sql(r, h)).await;
+        let rows = source.library_rows(&r).await.unwrap();
+        assert_eq!(rows.state().unwrap(), LibraryState::Live { head: h }, "{source_kind:?}");
+        let info = &rows.table("RepoInfo").unwrap().rows[0];
+        assert_eq!(info["type"], Value::Text("wiki".into()), "{source_kind:?}");
+        assert_eq!(info["tomorrow"], Value::Text("x".into()), "{source_kind:?}");
+        assert!(!info.contains_key("id"), "{source_kind:?}: the surrogate id stays home");
+        assert_eq!(
+            rows.table("RepoSize").unwrap().rows[0]["size"],
+            Value::Int(12_345_678_901),
+            "{source_kind:?}"
+        );
+        assert_eq!(rows.table("SystemInfo").unwrap().rows.len(), 1, "only the template row");
+
+        for target_kind in ALL_KINDS {
+            let Some(target_db) = TestDb::create(target_kind).await else {
+                continue;
+            };
+            let target = target_db.connect().await;
+            target.ensure_seafile_schema().await.unwrap();
+            let writes = write_as_backup(&target, &rows).await;
+            let back = target.library_rows(&r).await.unwrap();
+            let what = format!("{source_kind:?} -> {target_kind:?}");
+            assert_eq!(projected(&back, &rows), projected(&rows, &rows), "{what}");
+            assert!(
+                !library_rows::differs(&writes, &target.current_rows(&r, &writes).await.unwrap()),
+                "{what}: nothing left to write"
+            );
+            assert_eq!(
+                target.repo_record(&r).await.unwrap(),
+                source.repo_record(&r).await.unwrap(),
+                "{what}"
+            );
+            // Again: replaced, not doubled.
+            write_as_backup(&target, &rows).await;
+            assert_eq!(
+                projected(&target.library_rows(&r).await.unwrap(), &rows),
+                projected(&rows, &rows)
+            );
+
+            // Moved to the trash on the primary: the same write moves it on the backup.
+            let mut trashed = LibraryRows::new(r);
+            for (table, t) in &rows.tables {
+                let keep = matches!(table.as_str(), "RepoFileCount" | "SystemInfo");
+                let rows = if keep { t.rows.clone() } else { Vec::new() };
+                trashed.tables.insert(
+                    table.clone(),
+                    library_rows::TableRows {
+                        columns: t.columns.clone(),
+                        rows,
+                    },
+                );
+            }
+            let trash_row: library_rows::Row = [
+                ("repo_id", Value::Text(r.to_string())),
+                ("repo_name", Value::Text("gone".into())),
+                ("head_id", Value::Text(h.to_hex())),
+                ("owner_id", Value::Text("a@example.com".into())),
+                ("size", Value::Int(12_345_678_901)),
+                ("org_id", Value::Int(-1)),
+                ("del_time", Value::Int(1_795_400_000)),
+            ]
+            .into_iter()
+            .map(|(c, v)| (c.to_string(), v))
+            .collect();
+            trashed.tables.get_mut("RepoTrash").unwrap().rows.push(trash_row);
+            assert_eq!(trashed.state().unwrap(), LibraryState::Trashed { head: h });
+            write_as_backup(&target, &trashed).await;
+            assert_eq!(target.head(&r).await.unwrap(), None, "{what}");
+            let trash = target.trashed_repos().await.unwrap();
+            assert_eq!(trash.len(), 1, "{what}");
+            assert_eq!(
+                (trash[0].head_id, trash[0].size),
+                (Some(h), Some(12_345_678_901)),
+                "{what}"
+            );
+            let template = target.library_rows(&r).await.unwrap();
+            assert_eq!(
+                template.table("SystemInfo").unwrap().rows.len(),
+                1,
+                "{what}: the template row stays"
+            );
+        }
+    }
 }

@@ -142,6 +142,13 @@ fn fixture_backs_up_byte_for_byte(kind: DbKind) {
     let rec = site.rt.block_on(site.backup_db.repo_record(&docs)).unwrap().unwrap();
     assert_eq!(rec.info.unwrap().name, "Documents");
     assert_eq!(rec.owner.as_deref(), Some("a@example.com"));
+    // Every carried row with every column: sizes, file counts, the template's SystemInfo row.
+    for repo in site.primary_heads().keys() {
+        let (primary, backup) =
+            site.rt
+                .block_on(support::seafile13::both_sides(&site.primary_db, &site.backup_db, repo));
+        assert_eq!(primary, backup, "{kind:?}: the rows of {repo}");
+    }
 
     let status = site.status_text();
     assert!(

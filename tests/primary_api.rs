@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use seaf_backup::primary::api::{self, ApiState};
-use seaf_backup::protocol::{decode_batch, BatchEntry, RepoMetadata, ReposPage};
+use seaf_backup::protocol::{decode_batch, BatchEntry, LibraryRowsBody, RepoMetadata, ReposPage, TrashList};
+use seaf_seafile::library_rows::Value;
+use seaf_seafile::{LibraryState, ObjectId};
 use seaf_seafile::{ObjectKind, SeafileDb};
 use support::Fixture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -163,6 +165,59 @@ async fn heads_are_listed_in_pages_and_metadata_is_served() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn rows_come_with_every_column_and_the_trash_is_listed() {
+    let Some(srv) = Server::start().await else { return };
+    let rows: LibraryRowsBody = srv
+        .get(&format!("/repos/{DOCUMENTS}/rows"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let head = ObjectId::parse("ffa520c929912c8b6a5e63d93b9481a2dffa303e").unwrap();
+    assert_eq!(rows.state().unwrap(), LibraryState::Live { head });
+    let info = rows.table("RepoInfo").unwrap();
+    assert!(info.columns.iter().any(|c| c.name == "type"), "{info:?}");
+    assert_eq!(info.rows[0]["name"], Value::Text("Documents".into()));
+    let size = &rows.table("RepoSize").unwrap().rows[0];
+    assert_eq!(size["size"], Value::Int(20_976_610));
+    assert_eq!(
+        rows.table("RepoFileCount").unwrap().rows[0]["file_count"],
+        Value::Int(6)
+    );
+    assert!(rows.table("SystemInfo").unwrap().rows.is_empty(), "not the template");
+
+    let template: LibraryRowsBody = srv
+        .get("/repos/262c0926-b46d-4154-9f58-db652394599b/rows")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let system = &template.table("SystemInfo").unwrap().rows;
+    assert_eq!(system.len(), 1);
+    assert_eq!(system[0]["info_key"], Value::Text("default_repo_id".into()));
+
+    let unknown: LibraryRowsBody = srv
+        .get("/repos/00000000-0000-4000-8000-000000000000/rows")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unknown.state().unwrap(), LibraryState::Gone);
+    assert!(unknown.tables.values().all(|t| t.rows.is_empty()));
+
+    let trash: TrashList = srv.get("/trash").send().await.unwrap().json().await.unwrap();
+    assert!(trash.repos.is_empty(), "{trash:?}");
+    let resp = srv.get("/repos/not-a-uuid/rows").send().await.unwrap();
+    assert_eq!(resp.status(), 400);
 }
 
 #[tokio::test]

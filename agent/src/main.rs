@@ -214,6 +214,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match outcome? {
                 SyncOutcome::NoOp => println!("{repo}: already up to date"),
                 SyncOutcome::Deleted => println!("{repo}: deleted on the primary; the backup keeps its data"),
+                SyncOutcome::Trashed { head, report } => {
+                    println!(
+                        "{repo}: in the primary's trash; in the backup's trash at {head} ({} objects fetched)",
+                        report.objects()
+                    );
+                    print_skipped(&report);
+                }
                 SyncOutcome::Busy => unreachable!(),
                 SyncOutcome::Applied { head, report, old_head } => {
                     println!(
@@ -223,12 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     if let Some(old) = old_head {
                         println!("note: the primary moved the head backwards or elsewhere; the old head {old} and its history are kept");
                     }
-                    if !report.skipped.is_empty() {
-                        println!("skipped {} objects (--force):", report.skipped.len());
-                        for s in &report.skipped {
-                            println!("  {s}");
-                        }
-                    }
+                    print_skipped(&report);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -286,6 +288,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 commands::verify::run(data_dir, &database_url, repo, WalkOptions { hash_blocks: !quick }).await?;
             let failed = outcome.errors > 0 || (strict && outcome.warnings > 0);
             Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+    }
+}
+
+/// What `sync --force` skipped, one object a line.
+fn print_skipped(report: &backup::sync::SyncReport) {
+    if !report.skipped.is_empty() {
+        println!("skipped {} objects (--force):", report.skipped.len());
+        for s in &report.skipped {
+            println!("  {s}");
         }
     }
 }

@@ -3,8 +3,13 @@
 //! of HTTP library types.
 //!
 //! Objects travel as their stored bytes; the receiver verifies every id before writing.
+//!
+//! Compatibility: the API is `/api/v1`, and within it endpoints and fields are only ever added.
+//! A backup asks for [`LibraryRowsBody`] and [`TrashList`] first and falls back to
+//! [`RepoMetadata`] (and an empty trash) when an older primary answers 404 for them; an older
+//! backup never asks for them and keeps getting the fixed record it knows.
 
-use seaf_seafile::{ObjectId, RepoId, RepoRecord};
+use seaf_seafile::{LibraryRows, ObjectId, RepoId, RepoRecord};
 use serde::{Deserialize, Serialize};
 
 /// Header carrying the shared secret: `Authorization: Bearer <sync_token>`.
@@ -33,9 +38,30 @@ pub struct RepoHead {
     pub head: ObjectId,
 }
 
-/// `GET /api/v1/repos/<repo_id>`: the library's head and metadata rows, exactly the record the
-/// backup writes (its JSON field names are the contract).
+/// `GET /api/v1/repos/<repo_id>`: the library's head and its core rows in a fixed record (its
+/// JSON field names are the contract). Kept for backups older than [`LibraryRowsBody`]; 404
+/// when the library has no head.
 pub type RepoMetadata = RepoRecord;
+
+/// `GET /api/v1/repos/<repo_id>/rows`: every row of the library in every carried table of the
+/// primary's database, with all their columns (`{"repo_id", "tables": {"RepoInfo": {"columns":
+/// [{"name", "kind"}], "rows": [{"column": value}]}}}`, values a JSON string, integer or null).
+/// Always 200 for a valid id: a library in the trash has its `RepoTrash` row, one that is gone
+/// has no rows at all, and the backup tells which from the rows.
+pub type LibraryRowsBody = LibraryRows;
+
+/// `GET /api/v1/trash`: every library in the primary's trash and the head it can be restored
+/// from, so a backup finds libraries that were trashed before it started (no event names them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrashList {
+    pub repos: Vec<TrashedHead>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrashedHead {
+    pub repo_id: RepoId,
+    pub head: Option<ObjectId>,
+}
 
 /// An error body: `{"error": "..."}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ pub mod db;
 pub mod e2e;
 pub mod proxy;
 pub mod registry;
+pub mod seafile13;
 pub mod site;
 
 /// True under CI, where a missing service or fixture must fail the run.

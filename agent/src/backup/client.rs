@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use seaf_seafile::{ObjectId, RepoId};
+use seaf_seafile::{LibraryRows, ObjectId, RepoId};
 
 use super::sync::{Fetched, Remote, RemoteError};
-use crate::protocol::{self, BatchEntry, RepoMetadata, ReposPage};
+use crate::protocol::{self, BatchEntry, LibraryRowsBody, RepoMetadata, ReposPage, TrashList};
 
 /// A connection to one primary.
 #[derive(Clone)]
@@ -91,6 +91,39 @@ impl PrimaryClient {
             .await
             .map(Some)
             .map_err(|e| RemoteError(format!("unreadable metadata from the primary: {e}")))
+    }
+
+    /// Every carried row of a library. A primary older than the `rows` endpoint answers 404
+    /// (for a valid id the endpoint always answers 200): then its fixed record, or no rows at
+    /// all when it does not have the library.
+    pub async fn library_rows(&self, repo: &RepoId) -> Result<LibraryRows, RemoteError> {
+        if let Some(resp) = self.get_found(&format!("/repos/{repo}/rows")).await? {
+            let rows: LibraryRowsBody = resp
+                .json()
+                .await
+                .map_err(|e| RemoteError(format!("unreadable rows of {repo} from the primary: {e}")))?;
+            if rows.repo_id != *repo {
+                return Err(RemoteError(format!(
+                    "the primary sent the rows of {} when asked for {repo}",
+                    rows.repo_id
+                )));
+            }
+            return Ok(rows);
+        }
+        Ok(match self.metadata(repo).await? {
+            Some(record) => LibraryRows::from_record(&record),
+            None => LibraryRows::new(*repo),
+        })
+    }
+
+    /// The libraries in the primary's trash; none from a primary older than the endpoint.
+    pub async fn trash(&self) -> Result<TrashList, RemoteError> {
+        let Some(resp) = self.get_found("/trash").await? else {
+            return Ok(TrashList { repos: Vec::new() });
+        };
+        resp.json()
+            .await
+            .map_err(|e| RemoteError(format!("unreadable trash list from the primary: {e}")))
     }
 
     /// The objects of one library.

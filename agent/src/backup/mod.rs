@@ -6,24 +6,35 @@
 //! - the **workers** take waiting libraries under a lease (one worker of one process per
 //!   library), pull the primary's *current* head with [`sync::sync_objects`], then move the head
 //!   and record the state in one transaction;
-//! - the **full scan** compares every head with the primary every `sync_poll_interval` (and at
-//!   start) and marks the differences waiting, catching whatever the log missed.
+//! - the **full scan** compares every head and the trash with the primary every
+//!   `sync_poll_interval` (and at start) and marks the differences waiting, catching whatever
+//!   the log missed and libraries trashed before the backup started.
+//!
+//! A worker reads the library's rows from the primary and lets them decide (see
+//! [`seaf_seafile::library_rows`]): live, it syncs to the head in `Branch`; in the trash, it
+//! copies the history up to the trash's head and moves the library to the backup's trash; gone
+//! (purged from the trash), it changes nothing but the sync state.
 //!
 //! Because the worker always syncs the primary's current head, a stale, duplicated or replayed
-//! event costs one metadata request and changes nothing.
+//! event costs one request for the library's rows (and a read of the backup's) and changes
+//! nothing.
 
 pub mod client;
 pub mod consumer;
 pub mod replay;
 pub mod status;
 pub mod sync;
+pub mod trash;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, RepoRecord, RepoStores, SeafileDb, SyncState};
+use seaf_seafile::library_rows::{self, Catalogue, TableWrite};
+use seaf_seafile::{
+    Commit, LibraryRows, LibraryState, ObjectId, ObjectKind, ObjectStore, RepoId, RepoStores, SeafileDb, SyncState,
+};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Config;
@@ -48,10 +59,21 @@ pub enum SyncOutcome {
         report: SyncReport,
         old_head: Option<ObjectId>,
     },
-    /// The primary no longer has the library; the backup keeps its data.
+    /// The library is in the primary's trash: moved to the backup's trash with its whole
+    /// history (`report`: what had to be fetched for that).
+    Trashed { head: ObjectId, report: SyncReport },
+    /// The primary no longer has the library, not even in its trash; the backup keeps it.
     Deleted,
     /// Another worker holds the library's lease.
     Busy,
+}
+
+/// What the head's transaction records besides the rows.
+enum Finish {
+    /// Synced to `head` (`old_head`: the head it replaced when that was not an ancestor).
+    Synced { head: ObjectId, old_head: Option<ObjectId> },
+    /// Moved to the trash.
+    Trashed,
 }
 
 /// Everything a backup process works with.
@@ -62,6 +84,9 @@ pub struct Backup {
     pub primary: PrimaryClient,
     /// This process's name in leases.
     pub owner: String,
+    /// The backup database's tables and columns, read once: only [`Backup::plan_rows`] changes
+    /// them (and reads them again), so each sync does not ask the catalogue.
+    catalogue: Arc<std::sync::Mutex<Option<Arc<Catalogue>>>>,
 }
 
 impl Backup {
@@ -107,6 +132,7 @@ impl Backup {
             store,
             primary: PrimaryClient::new(primary_url, config.sync_token()?)?,
             owner,
+            catalogue: Arc::default(),
         })
     }
 
@@ -161,7 +187,9 @@ impl Backup {
         let result = self.sync_locked(repo, options, progress).await;
         renew.abort();
         match &result {
-            Ok(SyncOutcome::Applied { .. }) | Ok(SyncOutcome::NoOp) | Ok(SyncOutcome::Deleted) => {
+            Ok(
+                SyncOutcome::Applied { .. } | SyncOutcome::NoOp | SyncOutcome::Deleted | SyncOutcome::Trashed { .. },
+            ) => {
                 metrics::histogram!("seaf_backup_repo_sync_seconds").record(started.elapsed().as_secs_f64());
             }
             Ok(SyncOutcome::Busy) => {}
@@ -184,22 +212,45 @@ impl Backup {
         options: SyncOptions,
         progress: sync::Progress<'_>,
     ) -> anyhow::Result<SyncOutcome> {
-        let Some(meta) = self.primary.metadata(&repo).await.map_err(SyncError::Remote)? else {
-            let mut tx = self.db.begin().await?;
-            tx.mark_deleted(&repo, &self.owner).await?;
-            tx.commit().await?;
-            tracing::info!(%repo, "library deleted on the primary; its backup is kept");
-            return Ok(SyncOutcome::Deleted);
-        };
-        let stores = RepoStores::new(repo, meta.virtual_repo.as_ref().map(|v| v.origin_repo));
+        let rows = self.primary.library_rows(&repo).await.map_err(SyncError::Remote)?;
+        match rows.state()? {
+            LibraryState::Live { head } => self.sync_live(&rows, head, options, progress).await,
+            LibraryState::Trashed { head } => self.sync_trashed(&rows, head, options, progress).await,
+            LibraryState::Gone => {
+                // Purged from the primary's trash, or deleted without one: nothing is removed.
+                let mut tx = self.db.begin().await?;
+                tx.mark_deleted(&repo, &self.owner).await?;
+                tx.commit().await?;
+                tracing::info!(%repo, "library gone from the primary; its backup is kept");
+                Ok(SyncOutcome::Deleted)
+            }
+        }
+    }
+
+    /// A library in use on the primary: its objects up to `head`, then its rows and head in one
+    /// transaction. Rows are rewritten also when only they changed (a size, a type).
+    async fn sync_live(
+        &self,
+        rows: &LibraryRows,
+        head: ObjectId,
+        options: SyncOptions,
+        progress: sync::Progress<'_>,
+    ) -> anyhow::Result<SyncOutcome> {
+        let repo = rows.repo_id;
+        let stores = RepoStores::new(repo, rows.origin()?);
+        let writes = self.plan_rows(rows).await?;
         let local_head = self.db.head(&repo).await?;
-        let head = meta.head;
-        if local_head == Some(head) && self.store.exists(ObjectKind::Commit, &repo, &head)? {
+        let present = local_head == Some(head) && self.store.exists(ObjectKind::Commit, &repo, &head)?;
+        if present && !library_rows::differs(&writes, &self.db.current_rows(&repo, &writes).await?) {
             self.db.release(&repo, &self.owner, SyncState::Synced).await?;
             return Ok(SyncOutcome::NoOp);
         }
-        let remote = self.primary.library(repo);
-        let report = sync::sync_objects(&remote, &self.store, stores, head, options, progress).await?;
+        let report = if present {
+            SyncReport::default()
+        } else {
+            let remote = self.primary.library(repo);
+            sync::sync_objects(&remote, &self.store, stores, head, options, progress).await?
+        };
         // A head that does not descend from the old one: the primary ran seaf-fsck (or reset).
         // History is kept; the old head is recorded.
         let old_head = match local_head {
@@ -209,20 +260,78 @@ impl Backup {
             }
             _ => None,
         };
-        let record: RepoRecord = meta;
+        self.write_rows(&repo, &writes, Finish::Synced { head, old_head })
+            .await?;
+        Ok(SyncOutcome::Applied { head, report, old_head })
+    }
+
+    /// A library in the primary's trash: its whole history up to the trash's head (nothing to
+    /// fetch when it was backed up live), then the primary's rows (the trash row, the live ones
+    /// gone) in one transaction, as Seafile moved them.
+    async fn sync_trashed(
+        &self,
+        rows: &LibraryRows,
+        head: ObjectId,
+        options: SyncOptions,
+        progress: sync::Progress<'_>,
+    ) -> anyhow::Result<SyncOutcome> {
+        let repo = rows.repo_id;
+        // Seafile removes virtual libraries with their origin instead of trashing them.
+        let stores = RepoStores::new(repo, None);
+        let remote = self.primary.library(repo);
+        let report = sync::sync_objects(&remote, &self.store, stores, head, options, progress).await?;
+        let writes = self.plan_rows(rows).await?;
+        self.write_rows(&repo, &writes, Finish::Trashed).await?;
+        tracing::info!(%repo, %head, "library in the primary's trash; moved to the backup's trash, data kept");
+        Ok(SyncOutcome::Trashed { head, report })
+    }
+
+    /// The writes that make the backup hold `rows`, after adding the columns a newer primary has
+    /// and the backup lacks (never dropping any). Schema changes happen here, outside the head's
+    /// transaction, because MySQL commits a transaction at every `ALTER TABLE`.
+    async fn plan_rows(&self, rows: &LibraryRows) -> anyhow::Result<Vec<TableWrite>> {
+        let mut catalogue = self.catalogue(false).await?;
+        let missing = library_rows::missing_columns(rows, &catalogue)?;
+        if !missing.is_empty() {
+            // Another backup process may have added them already: adding is idempotent.
+            self.db.add_columns(&missing).await?;
+            catalogue = self.catalogue(true).await?;
+        }
+        Ok(library_rows::plan_writes(rows, &catalogue)?)
+    }
+
+    /// The backup database's catalogue, from the cache unless `refresh`.
+    async fn catalogue(&self, refresh: bool) -> Result<Arc<Catalogue>, seaf_seafile::DbError> {
+        if !refresh {
+            if let Some(c) = self.catalogue.lock().expect("catalogue lock").clone() {
+                return Ok(c);
+            }
+        }
+        let fresh = Arc::new(self.db.catalogue().await?);
+        *self.catalogue.lock().expect("catalogue lock") = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Writes a library's rows and its sync state in one transaction, repeated when the
+    /// database reports a deadlock or is busy: concurrent transactions on other libraries can
+    /// deadlock on MySQL's gap locks (or find SQLite busy), and the transaction is safe to repeat.
+    async fn write_rows(&self, repo: &RepoId, writes: &[TableWrite], finish: Finish) -> anyhow::Result<()> {
         let mut attempt = 0;
         loop {
-            // Concurrent transactions on other libraries can deadlock on MySQL's gap locks (or
-            // find SQLite busy); the transaction is safe to repeat.
             let result = async {
                 let mut tx = self.db.begin().await?;
-                tx.write_repo(&record).await?;
-                tx.finish_sync(&repo, &self.owner, &head, old_head.as_ref()).await?;
+                tx.write_library(repo, writes).await?;
+                match &finish {
+                    Finish::Synced { head, old_head } => {
+                        tx.finish_sync(repo, &self.owner, head, old_head.as_ref()).await?
+                    }
+                    Finish::Trashed => tx.mark_deleted(repo, &self.owner).await?,
+                }
                 tx.commit().await
             }
             .await;
             match result {
-                Ok(()) => break,
+                Ok(()) => return Ok(()),
                 Err(e) if attempt < 8 && e.is_retryable() => {
                     attempt += 1;
                     tracing::debug!(%repo, error = %e, attempt, "retrying the head transaction");
@@ -231,7 +340,6 @@ impl Backup {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(SyncOutcome::Applied { head, report, old_head })
     }
 
     /// Whether `ancestor` is in the local history of `head` (both present, by the invariant).
@@ -271,13 +379,15 @@ impl Backup {
         }
     }
 
-    /// Compares every library with the primary and marks the differences waiting. Returns how
-    /// many were marked.
+    /// Compares every library and the trash with the primary and marks the differences
+    /// waiting ([`trash::to_sync`] for the trash). Returns how many were marked.
     pub async fn full_scan(&self) -> anyhow::Result<usize> {
         let started = Instant::now();
-        // Both lists at once: each is a database read of every head (the primary's over HTTP).
-        let (primary, local) = tokio::join!(self.primary.all_heads(), self.local_heads());
+        // The lists at once: each is a database read (the primary's over HTTP).
+        let (primary, local, primary_trash) =
+            tokio::join!(self.primary.all_heads(), self.local_heads(), self.primary.trash());
         let primary: HashMap<RepoId, ObjectId> = primary.map_err(SyncError::Remote)?.into_iter().collect();
+        let primary_trash = primary_trash.map_err(SyncError::Remote)?.repos;
         let local = local?;
         // Sync states matter only for libraries the primary no longer lists (usually none).
         let states: HashMap<RepoId, SyncState> = if local.keys().any(|repo| !primary.contains_key(repo)) {
@@ -300,6 +410,18 @@ impl Backup {
                 .keys()
                 .filter(|repo| !primary.contains_key(*repo) && states.get(*repo) != Some(&SyncState::Deleted)),
         );
+        if !primary_trash.is_empty() {
+            let local_trash: HashMap<RepoId, Option<ObjectId>> = self
+                .db
+                .trashed_repos()
+                .await?
+                .into_iter()
+                .map(|t| (t.repo_id, t.head_id))
+                .collect();
+            differ.extend(trash::to_sync(&primary_trash, &local_trash));
+        }
+        let mut seen = HashSet::new();
+        differ.retain(|repo| seen.insert(*repo));
         self.db.mark_waiting_many(&differ).await?;
         let marked = differ.len();
         metrics::gauge!("seaf_backup_full_scan_seconds").set(started.elapsed().as_secs_f64());
@@ -464,6 +586,10 @@ fn record_outcome(repo: &RepoId, result: &anyhow::Result<SyncOutcome>, health: &
         Ok(SyncOutcome::Applied { head, report, old_head }) => {
             tracing::info!(%repo, %head, objects = report.objects(), bytes = report.bytes, old_head = ?old_head, "synced");
             "applied"
+        }
+        Ok(SyncOutcome::Trashed { head, report }) => {
+            tracing::info!(%repo, %head, objects = report.objects(), "moved to the trash");
+            "trashed"
         }
         Ok(SyncOutcome::Deleted) => "deleted",
         Ok(SyncOutcome::Busy) => return,

@@ -4,7 +4,9 @@
 //!
 //! Routes, under `/api/v1`:
 //! - `GET  /repos?after=&limit=`           one page of library heads, by library id
-//! - `GET  /repos/{repo}`                  head and metadata rows
+//! - `GET  /repos/{repo}`                  head and core rows in a fixed record (older backups)
+//! - `GET  /repos/{repo}/rows`             every carried row with every column (live or trashed)
+//! - `GET  /trash`                         the libraries in the trash and their heads
 //! - `GET  /repos/{repo}/commits/{id}`     one commit
 //! - `POST /repos/{repo}/commits`          batch of commits (JSON array of ids in the body)
 //! - `POST /repos/{repo}/fs`               batch of fs objects
@@ -28,7 +30,7 @@ use serde::Deserialize;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
-use crate::protocol::{self, ApiError, BatchEntry, RepoHead, ReposPage};
+use crate::protocol::{self, ApiError, BatchEntry, RepoHead, ReposPage, TrashList, TrashedHead};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -69,6 +71,8 @@ pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/api/v1/repos", get(list_repos))
         .route("/api/v1/repos/{repo}", get(repo_metadata))
+        .route("/api/v1/repos/{repo}/rows", get(library_rows))
+        .route("/api/v1/trash", get(trash))
         .route("/api/v1/repos/{repo}/commits/{id}", get(one_commit))
         .route("/api/v1/repos/{repo}/commits", post(batch_commits))
         .route("/api/v1/repos/{repo}/fs", post(batch_fs))
@@ -209,6 +213,33 @@ async fn repo_metadata(State(state): State<ApiState>, Path(repo): Path<String>) 
             StatusCode::NOT_FOUND,
             format!("library {repo} does not exist (or was deleted)"),
         ),
+        Err(e) => internal(e),
+    }
+}
+
+async fn library_rows(State(state): State<ApiState>, Path(repo): Path<String>) -> Response {
+    let repo = match parse_repo(&repo) {
+        Ok(r) => r,
+        Err(r) => return r.into_response(),
+    };
+    match state.db.library_rows(&repo).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn trash(State(state): State<ApiState>) -> Response {
+    match state.db.trashed_repos().await {
+        Ok(trashed) => {
+            let repos = trashed
+                .into_iter()
+                .map(|t| TrashedHead {
+                    repo_id: t.repo_id,
+                    head: t.head_id,
+                })
+                .collect();
+            Json(TrashList { repos }).into_response()
+        }
         Err(e) => internal(e),
     }
 }

@@ -1,7 +1,9 @@
-//! Seafile's seafile database on MySQL/MariaDB, PostgreSQL or SQLite: the library rows
-//! seaf-backup reads and writes (`Repo`, `Branch`, `RepoHead`, `RepoInfo`, `RepoOwner`,
-//! `VirtualRepo`, `RepoStorageId`, `RepoTrash`). The schema itself (every table of Seafile's
-//! `seafile.sql`, created and upgraded) is [`crate::schema`].
+//! Seafile's seafile database on MySQL/MariaDB, PostgreSQL or SQLite: the connection, heads,
+//! and the core rows of a library in a fixed record ([`RepoRecord`]: `Repo`, `Branch`,
+//! `RepoHead`, `RepoInfo`, `RepoOwner`, `VirtualRepo`, `RepoStorageId`; `RepoTrash` as
+//! [`TrashedRepo`]), which test data generators and older backups use. What the backup carries
+//! is every column of every table describing a library: [`crate::library_rows`]. The schema
+//! itself (every table of Seafile's `seafile.sql`, created and upgraded) is [`crate::schema`].
 //!
 //! One type, [`SeafileDb`], hides which database is behind the URL; its API speaks in this
 //! crate's types, so nothing above it sees sqlx. Table and column names are written exactly as
@@ -175,7 +177,7 @@ fn install_drivers() {
     ONCE.call_once(sqlx::any::install_default_drivers);
 }
 
-fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
+pub(crate) fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
     move |source| DbError::Query { what, source }
 }
 
@@ -240,8 +242,12 @@ impl SeafileDb {
         self.kind
     }
 
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Rewrites `?` placeholders to `$1, $2, …` for PostgreSQL.
-    fn sql<'a>(&self, query: &'a str) -> Cow<'a, str> {
+    pub(crate) fn sql<'a>(&self, query: &'a str) -> Cow<'a, str> {
         if self.kind != DbKind::Postgres {
             return Cow::Borrowed(query);
         }
@@ -531,7 +537,7 @@ fn branch_row(row: &AnyRow) -> Result<(RepoId, ObjectId), DbError> {
 }
 
 /// Integers come back as i32 or i64 depending on the column type and database.
-fn get_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, sqlx::Error> {
+pub(crate) fn get_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, sqlx::Error> {
     match row.try_get::<Option<i64>, _>(col) {
         Ok(v) => Ok(v),
         Err(_) => Ok(row.try_get::<Option<i32>, _>(col)?.map(i64::from)),
@@ -545,6 +551,10 @@ pub struct DbTransaction {
 }
 
 impl DbTransaction {
+    pub(crate) fn kind(&self) -> DbKind {
+        self.db.kind
+    }
+
     pub(crate) async fn exec(&mut self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<(), DbError> {
         let sql = self.db.sql(query);
         bind_all(sqlx::query(&sql), binds)
@@ -687,7 +697,7 @@ pub(crate) enum Bind<'a> {
     OptInt(Option<i64>),
 }
 
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
     binds: &[Bind<'_>],
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {

@@ -311,7 +311,7 @@ impl SeafileDb {
 
     /// Runs one `ADD COLUMN`; a failure is fine when the column is there after all (another
     /// backup process starting at the same time added it).
-    async fn add_column(&self, sql: &str, table: &str, column: &str) -> Result<(), DbError> {
+    pub(crate) async fn add_column(&self, sql: &str, table: &str, column: &str) -> Result<(), DbError> {
         let Err(e) = self.execute("adding a column to a Seafile table", sql, &[]).await else {
             return Ok(());
         };
