@@ -31,8 +31,9 @@ need_packages() { # installs the Debian packages given that are missing
 }
 setup_packages() {
   # Build tools for the C parts of dependencies (librdkafka is built from source by
-  # rdkafka-sys); Java and Maven for Apache Kafka and the registry.
-  need_packages build-essential pkg-config libssl-dev zlib1g-dev perl python3 curl
+  # rdkafka-sys); Java and Maven for Apache Kafka and the registry; sqlite3 for the runbook test
+  # (tests/runbook.rs runs docs/operations.md's SQLite dump and restore).
+  need_packages build-essential pkg-config libssl-dev zlib1g-dev perl python3 curl sqlite3
   if ! command -v java >/dev/null 2>&1; then need_packages openjdk-17-jdk-headless; fi
   if ! command -v mvn >/dev/null 2>&1; then need_packages maven; fi
 }
