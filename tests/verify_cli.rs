@@ -218,3 +218,47 @@ fn config_file_form_reads_the_backup_section() {
         "{err}"
     );
 }
+
+/// A library in the trash is checked from its trash head: its history must be there for a
+/// restore from the trash, and a missing block in it is named like any other.
+#[tokio::test]
+async fn libraries_in_the_trash_are_verified_too() {
+    let Some(fx) = Fixture::unpack() else { return };
+    let Some(db) = TestDb::create(seaf_seafile::DbKind::Sqlite).await else {
+        return;
+    };
+    let backup = db.connect().await;
+    copy_core_rows(&SeafileDb::connect(&fx.database_url()).await.unwrap(), &backup).await;
+    let (repo, head) = documents_head(&fx);
+    let head_id = ObjectId::parse("ffa520c929912c8b6a5e63d93b9481a2dffa303e").unwrap();
+    let mut tx = backup.begin().await.unwrap();
+    tx.remove_repo_rows(&repo).await.unwrap();
+    tx.write_trash(&seaf_seafile::TrashedRepo {
+        repo_id: repo,
+        repo_name: Some("Documents".into()),
+        head_id: Some(head_id),
+        owner_id: Some("a@example.com".into()),
+        size: Some(0),
+        org_id: Some(-1),
+        del_time: Some(0),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let (code, out) = verify(&fx, &db.url, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verified 4 libraries: 44 commits"), "{out}");
+    assert!(out.contains("1 of the libraries are in the trash"), "{out}");
+
+    let files = files_at(&fx.store(), RepoStores::new(repo, None), head.root_id);
+    let block = files["/big/large-20MiB.txt"].1.as_ref().unwrap().block_ids[0];
+    std::fs::remove_file(fx.store().path(ObjectKind::Block, &repo, &block)).unwrap();
+    let (code, out) = verify(&fx, &db.url, &[DOCUMENTS]);
+    assert_eq!(code, 1, "{out}");
+    let problems = problem_lines(&out);
+    assert!(
+        problems.len() == 1 && problems[0].starts_with("MISSING ") && problems[0].contains("large-20MiB.txt"),
+        "{out}"
+    );
+}

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use seaf_seafile::{
-    walk_closure, ClosureStats, ClosureVisitor, ObjectStore, Problem, RepoId, RepoStores, SeafileDb, WalkOptions,
+    walk_closure, ClosureStats, ClosureVisitor, ObjectId, ObjectStore, Problem, RepoId, RepoStores, SeafileDb,
+    WalkOptions,
 };
 
 /// What `verify` found.
@@ -34,7 +34,35 @@ impl ClosureVisitor for Printer {
     }
 }
 
-/// Checks `repo` (or every library) and prints one line per problem, then a summary.
+/// Every live head (`Branch`), then the head of every library in the trash with no live head:
+/// a library restored from the trash needs its whole history as much as a live one. Returns
+/// them with how many came from the trash.
+async fn heads_to_verify(db: &SeafileDb, repo: Option<RepoId>) -> anyhow::Result<(Vec<(RepoId, ObjectId)>, usize)> {
+    let mut heads = match repo {
+        Some(r) => db.head(&r).await?.map(|h| vec![(r, h)]).unwrap_or_default(),
+        None => db.heads().await?,
+    };
+    let live: std::collections::HashSet<RepoId> = heads.iter().map(|(r, _)| *r).collect();
+    let trashed: Vec<(RepoId, ObjectId)> = db
+        .trashed_repos()
+        .await?
+        .into_iter()
+        .filter(|t| repo.is_none_or(|r| r == t.repo_id) && !live.contains(&t.repo_id))
+        .filter_map(|t| Some((t.repo_id, t.head_id?)))
+        .collect();
+    let in_trash = trashed.len();
+    heads.extend(trashed);
+    if let Some(r) = repo {
+        anyhow::ensure!(
+            !heads.is_empty(),
+            "library {r} has no head in the database, live or in the trash"
+        );
+    }
+    Ok((heads, in_trash))
+}
+
+/// Checks `repo` (or every library, those in the trash included) and prints one line per
+/// problem, then a summary.
 pub async fn run(
     data_dir: PathBuf,
     database_url: &str,
@@ -47,16 +75,7 @@ pub async fn run(
         data_dir.display()
     );
     let db = SeafileDb::connect(database_url).await?;
-    let heads = match repo {
-        Some(r) => {
-            let head = db
-                .head(&r)
-                .await?
-                .with_context(|| format!("library {r} has no head in the database"))?;
-            vec![(r, head)]
-        }
-        None => db.heads().await?,
-    };
+    let (heads, in_trash) = heads_to_verify(&db, repo).await?;
     let origins = db.virtual_origins().await?;
     db.close().await;
 
@@ -79,6 +98,9 @@ pub async fn run(
     .await?;
 
     let s = &outcome.stats;
+    if in_trash > 0 {
+        println!("{in_trash} of the libraries are in the trash (RepoTrash), checked from their trash head");
+    }
     println!(
         "verified {} libraries: {} commits, {} fs objects, {} blocks ({} bytes) in {:.1?}",
         outcome.libraries,
