@@ -186,16 +186,7 @@ cmd_wait() {
   die "Apache Kafka (pid $pid) did not start on 127.0.0.1:$port within $READY_TIMEOUT_S s"
 }
 
-cmd_stop() {
-  local dir pid
-  dir="$(data_dir "${1:-}")"
-  if ! pid="$(running_pid "$dir")"; then
-    rm -f "$dir/kafka.pid"
-    echo "Apache Kafka not running (data $dir)"
-    return
-  fi
-  stop_pid "Apache Kafka" "$pid" "$dir/kafka.pid" 60
-}
+cmd_stop() { stop_service "Apache Kafka" "$(data_dir "${1:-}")" kafka.pid kafka.Kafka 60; }
 
 cmd_kill() {
   local dir pid

@@ -153,16 +153,7 @@ wait_ready() {
   die "Apicurio Registry (pid $pid) did not answer on http://127.0.0.1:$port$API_PATH within $READY_TIMEOUT_S s"
 }
 
-cmd_stop() {
-  local dir pid
-  dir="$(data_dir "${1:-}")"
-  if ! pid="$(running_pid "$dir")"; then
-    rm -f "$dir/registry.pid"
-    echo "Apicurio Registry not running (data $dir)"
-    return
-  fi
-  stop_pid "Apicurio Registry" "$pid" "$dir/registry.pid" 30
-}
+cmd_stop() { stop_service "Apicurio Registry" "$(data_dir "${1:-}")" registry.pid apicurio-registry- 30; }
 
 cmd_status() {
   local dir pid port

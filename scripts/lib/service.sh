@@ -28,9 +28,15 @@ pid_of() {
   echo "$pid"
 }
 
-# stop_pid NAME PID PIDFILE SECONDS: SIGTERM, then SIGKILL if it is still there after SECONDS.
-stop_pid() {
-  local name="$1" pid="$2" pidfile="$3" seconds="$4"
+# stop_service NAME DIR PIDFILE PATTERN SECONDS: stops the service whose pid is in DIR/PIDFILE
+# (see pid_of): SIGTERM, then SIGKILL if it is still there after SECONDS.
+stop_service() {
+  local name="$1" dir="$2" pidfile="$2/$3" pattern="$4" seconds="$5" pid
+  if ! pid="$(pid_of "$pidfile" "$pattern")"; then
+    rm -f "$pidfile"
+    echo "$name not running (data $dir)"
+    return
+  fi
   kill -TERM "$pid"
   for _ in $(seq 1 $((seconds * 10))); do
     kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; echo "$name stopped (pid $pid)"; return; }
