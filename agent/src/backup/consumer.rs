@@ -18,12 +18,12 @@ use seaf_kafka::{decode_message, Codec, KafkaSettings, LagContext, RepoUpdateKin
 use tokio::sync::{watch, Notify};
 
 use super::Backup;
+use crate::log_limit::LogLimit;
+use crate::telemetry::Health;
 
 /// Most events taken off the queue before their libraries are recorded (one statement per
 /// 500 distinct libraries): large enough that a replay pays few database round trips.
 const MAX_BATCH: usize = 20_000;
-use crate::log_limit::LogLimit;
-use crate::telemetry::Health;
 
 /// Builds the group consumer with manual offset storage and subscribes it.
 pub fn subscribe(settings: &KafkaSettings) -> anyhow::Result<StreamConsumer<LagContext>> {
