@@ -12,6 +12,7 @@ use seaf_seafile::{
 use seaf_testgen::GeneratedLibrary;
 use support::agent::wait_until;
 use support::broker::Broker;
+use support::db::move_to_trash;
 use support::run_cli;
 use support::seafile13::{self, both_sides, FUTURE_COLUMN};
 use support::site::{generated_primary, Site};
@@ -133,20 +134,19 @@ fn trash_on_primary(site: &Site, lib: &GeneratedLibrary) {
 }
 
 async fn trash(db: &SeafileDb, lib: &GeneratedLibrary) {
-    let mut tx = db.begin().await.unwrap();
-    tx.remove_repo_rows(&lib.repo_id).await.unwrap();
-    tx.write_trash(&TrashedRepo {
-        repo_id: lib.repo_id,
-        repo_name: Some(lib.spec.name.clone()),
-        head_id: Some(lib.head),
-        owner_id: Some(lib.spec.owner.clone()),
-        size: Some(4096),
-        org_id: Some(-1),
-        del_time: Some(1_795_400_000),
-    })
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    move_to_trash(
+        db,
+        &TrashedRepo {
+            repo_id: lib.repo_id,
+            repo_name: Some(lib.spec.name.clone()),
+            head_id: Some(lib.head),
+            owner_id: Some(lib.spec.owner.clone()),
+            size: Some(4096),
+            org_id: Some(-1),
+            del_time: Some(1_795_400_000),
+        },
+    )
+    .await;
 }
 
 fn backup_trash(site: &Site) -> Vec<TrashedRepo> {

@@ -11,7 +11,7 @@ use seaf_seafile::{DbKind, ObjectId, RepoId, SeafileDb, TrashedRepo};
 use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
 use support::agent::{cpu_ticks, wait_until, Agent};
 use support::broker::Broker;
-use support::db::TestDb;
+use support::db::{move_to_trash, TestDb};
 use support::e2e::{Deployment, TopicReader};
 
 struct Primary {
@@ -121,20 +121,19 @@ fn changes_reach_the_topic_within_2s(kind: DbKind) {
     let started = Instant::now();
     let gone = p.libs[1].clone();
     p.rt.block_on(async {
-        let mut tx = p.db.begin().await.unwrap();
-        tx.remove_repo_rows(&gone.repo_id).await.unwrap();
-        tx.write_trash(&TrashedRepo {
-            repo_id: gone.repo_id,
-            repo_name: Some("lib 1".into()),
-            head_id: Some(gone.head),
-            owner_id: Some("a@example.com".into()),
-            size: Some(0),
-            org_id: Some(-1),
-            del_time: Some(0),
-        })
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        move_to_trash(
+            &p.db,
+            &TrashedRepo {
+                repo_id: gone.repo_id,
+                repo_name: Some("lib 1".into()),
+                head_id: Some(gone.head),
+                owner_id: Some("a@example.com".into()),
+                size: Some(0),
+                org_id: Some(-1),
+                del_time: Some(0),
+            },
+        )
+        .await;
     });
     let ev = reader.read_until(Duration::from_secs(10), "the delete event", |ev| {
         ev.iter()

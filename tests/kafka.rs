@@ -14,10 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use seaf_kafka::rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use seaf_kafka::rdkafka::consumer::{CommitMode, Consumer};
 use seaf_kafka::rdkafka::message::BorrowedMessage;
 use seaf_kafka::rdkafka::producer::FutureRecord;
-use seaf_kafka::rdkafka::types::RDKafkaErrorCode;
 use seaf_kafka::rdkafka::{Message, Offset, TopicPartitionList};
 use seaf_kafka::{
     decode_message, ensure_topic, subscribe, topic_partitions, Codec, DetectionSource, EventConsumer, EventProducer,
@@ -25,6 +24,7 @@ use seaf_kafka::{
 };
 use seaf_seafile::{ObjectId, RepoId};
 use support::broker::Broker;
+use support::e2e;
 
 /// Per message; the first one includes joining the consumer group.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -75,61 +75,29 @@ async fn next<'c>(consumer: &'c EventConsumer, broker: &Broker, what: &str) -> B
     }
 }
 
-/// A plain consumer of the group, for offset and watermark questions (not subscribed, so it
-/// does not join the group).
-fn inspector(s: &KafkaSettings) -> BaseConsumer {
-    s.consumer_config().unwrap().create().expect("inspector consumer")
-}
-
-fn coordinator_moving(code: RDKafkaErrorCode) -> bool {
-    matches!(
-        code,
-        RDKafkaErrorCode::NotCoordinator
-            | RDKafkaErrorCode::CoordinatorLoadInProgress
-            | RDKafkaErrorCode::CoordinatorNotAvailable
-    )
-}
-
+/// The group's committed offsets, partitions without one left out. Right after a broker
+/// restart the group coordinator is still loading __consumer_offsets and cannot answer
+/// (`support::e2e::committed` is empty then): ask again, as a client would.
 fn committed(s: &KafkaSettings) -> BTreeMap<i32, i64> {
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition(&s.topic, p);
-    }
-    // Right after a broker restart the group coordinator is still loading __consumer_offsets
-    // and answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS: ask again, as a client would.
-    let inspector = inspector(s);
     let deadline = Instant::now() + RECEIVE_TIMEOUT;
-    let tpl = loop {
-        match inspector.committed_offsets(tpl.clone(), Duration::from_secs(30)) {
-            Ok(tpl) => break tpl,
-            Err(e) if Instant::now() < deadline && e.rdkafka_error_code().is_some_and(coordinator_moving) => {
-                eprintln!("committed offsets: {e}; asking again");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => panic!("fetch committed offsets: {e}"),
+    loop {
+        let all = e2e::committed(&s.brokers, &s.group_id, &s.topic);
+        if !all.is_empty() {
+            return all.into_iter().filter(|(_, offset)| *offset >= 0).collect();
         }
-    };
-    tpl.elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect()
+        assert!(
+            Instant::now() < deadline,
+            "group {} got no committed offsets within {RECEIVE_TIMEOUT:?}",
+            s.group_id
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
-/// High watermark per partition: how many messages each holds (nothing is deleted here).
 fn high_watermarks(s: &KafkaSettings) -> BTreeMap<i32, i64> {
-    let c = inspector(s);
-    (0..PARTITIONS)
-        .map(|p| {
-            (
-                p,
-                c.fetch_watermarks(&s.topic, p, Duration::from_secs(30))
-                    .expect("watermarks")
-                    .1,
-            )
-        })
+    e2e::watermarks(&s.brokers, &s.topic)
+        .into_iter()
+        .map(|(p, (_, high))| (p, high))
         .collect()
 }
 

@@ -18,7 +18,7 @@ use seaf_seafile::{DbKind, SeafileDb, TrashedRepo};
 use seaf_testgen::{GeneratedLibrary, LibrarySpec};
 use support::agent::wait_until;
 use support::broker::Broker;
-use support::db::TestDb;
+use support::db::{move_to_trash, TestDb};
 use support::seafile13::{self, both_sides};
 use support::site::{generated_primary_with, Site};
 use support::{missing, repo_root, run_cli};
@@ -263,20 +263,19 @@ fn spec(name: &str) -> LibrarySpec {
 
 /// Moves `lib` to the primary's trash as seaf-server's `seaf_repo_manager_del_repo` does.
 async fn trash(db: &SeafileDb, lib: &GeneratedLibrary) {
-    let mut tx = db.begin().await.unwrap();
-    tx.remove_repo_rows(&lib.repo_id).await.unwrap();
-    tx.write_trash(&TrashedRepo {
-        repo_id: lib.repo_id,
-        repo_name: Some(lib.spec.name.clone()),
-        head_id: Some(lib.head),
-        owner_id: Some(lib.spec.owner.clone()),
-        size: Some(8192),
-        org_id: Some(-1),
-        del_time: Some(1_795_500_000),
-    })
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    move_to_trash(
+        db,
+        &TrashedRepo {
+            repo_id: lib.repo_id,
+            repo_name: Some(lib.spec.name.clone()),
+            head_id: Some(lib.head),
+            owner_id: Some(lib.spec.owner.clone()),
+            size: Some(8192),
+            org_id: Some(-1),
+            del_time: Some(1_795_500_000),
+        },
+    )
+    .await;
 }
 
 /// The rows seahub writes into tables seaf-backup does not carry.

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use seaf_seafile::{Commit, ObjectId, ObjectKind, RepoId, RepoStores, SeafileDb};
-use support::db::{copy_core_rows, TestDb, ALL_KINDS};
+use support::db::{copy_core_rows, move_to_trash, TestDb, ALL_KINDS};
 use support::{files_at, run_cli, Fixture};
 
 const DOCUMENTS: &str = "300ca0c9-310b-4344-8289-441bcd1e031c";
@@ -231,20 +231,19 @@ async fn libraries_in_the_trash_are_verified_too() {
     copy_core_rows(&SeafileDb::connect(&fx.database_url()).await.unwrap(), &backup).await;
     let (repo, head) = documents_head(&fx);
     let head_id = ObjectId::parse("ffa520c929912c8b6a5e63d93b9481a2dffa303e").unwrap();
-    let mut tx = backup.begin().await.unwrap();
-    tx.remove_repo_rows(&repo).await.unwrap();
-    tx.write_trash(&seaf_seafile::TrashedRepo {
-        repo_id: repo,
-        repo_name: Some("Documents".into()),
-        head_id: Some(head_id),
-        owner_id: Some("a@example.com".into()),
-        size: Some(0),
-        org_id: Some(-1),
-        del_time: Some(0),
-    })
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    move_to_trash(
+        &backup,
+        &seaf_seafile::TrashedRepo {
+            repo_id: repo,
+            repo_name: Some("Documents".into()),
+            head_id: Some(head_id),
+            owner_id: Some("a@example.com".into()),
+            size: Some(0),
+            org_id: Some(-1),
+            del_time: Some(0),
+        },
+    )
+    .await;
 
     let (code, out) = verify(&fx, &db.url, &[]);
     assert_eq!(code, 0, "{out}");

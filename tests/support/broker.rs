@@ -6,10 +6,10 @@
 //! folders, and kills what it started when the test ends. `stop`/`restart` keep the ports and the
 //! data, which is how the tests check that events and committed offsets survive a restart.
 
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+
+use crate::agent::free_port;
 
 /// `scripts/broker.sh`.
 fn script() -> PathBuf {
@@ -226,15 +226,6 @@ impl Broker {
         self.nodes.bootstrap()
     }
 
-    pub fn port(&self) -> u16 {
-        self.nodes.node(1).port
-    }
-
-    /// The node's folder (server.properties, logs/, server.log).
-    pub fn data_dir(&self) -> &Path {
-        &self.nodes.node(1).dir
-    }
-
     /// Stops the broker gracefully (SIGTERM; SIGKILL if it hangs). Data stays.
     pub fn stop(&mut self) {
         self.nodes.node(1).stop();
@@ -290,16 +281,6 @@ impl Cluster {
     pub fn log_tail(&self) -> String {
         self.nodes.log_tail()
     }
-}
-
-/// How long a test waits for the cluster to settle after a node comes back.
-pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 /// A fresh cluster id from `scripts/broker.sh cluster-id`.

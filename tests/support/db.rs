@@ -4,7 +4,7 @@
 //! default; override with SEAF_TEST_MYSQL_URL / SEAF_TEST_POSTGRES_URL (a server URL without a
 //! database name). Each [`TestDb`] is a new database, dropped when the value goes away.
 
-use seaf_seafile::{DbKind, SeafileDb};
+use seaf_seafile::{DbKind, SeafileDb, TrashedRepo};
 use sqlx::any::AnyPoolOptions;
 use sqlx::Executor;
 
@@ -122,4 +122,13 @@ pub async fn copy_core_rows(from: &SeafileDb, to: &SeafileDb) {
         let record = from.repo_record(&repo).await.expect("record").expect("exists");
         to.write_repo(&record).await.expect("write record");
     }
+}
+
+/// Moves a library to the trash as seaf-server's `seaf_repo_manager_del_repo` does: its live
+/// rows removed and its `RepoTrash` row written, in one transaction.
+pub async fn move_to_trash(db: &SeafileDb, trash: &TrashedRepo) {
+    let mut tx = db.begin().await.unwrap();
+    tx.remove_repo_rows(&trash.repo_id).await.unwrap();
+    tx.write_trash(trash).await.unwrap();
+    tx.commit().await.unwrap();
 }

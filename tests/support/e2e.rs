@@ -198,17 +198,24 @@ pub fn topic_index(brokers: &str, topic: &str) -> Vec<Placed> {
     placed
 }
 
+/// The partition ids of `topic`, from the cluster's metadata.
+fn partitions(consumer: &seaf_kafka::rdkafka::consumer::BaseConsumer, topic: &str) -> Vec<i32> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .expect("topic metadata");
+    metadata.topics()[0].partitions().iter().map(|p| p.id()).collect()
+}
+
 /// `partition -> (low, high)` watermarks of every partition of `topic`.
 pub fn watermarks(brokers: &str, topic: &str) -> BTreeMap<i32, (i64, i64)> {
     let consumer = metadata_consumer(brokers, "watermarks");
-    let timeout = Duration::from_secs(30);
-    let metadata = consumer.fetch_metadata(Some(topic), timeout).expect("topic metadata");
-    metadata.topics()[0]
-        .partitions()
-        .iter()
+    partitions(&consumer, topic)
+        .into_iter()
         .map(|p| {
-            let marks = consumer.fetch_watermarks(topic, p.id(), timeout).expect("watermarks");
-            (p.id(), marks)
+            let marks = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(30))
+                .expect("watermarks");
+            (p, marks)
         })
         .collect()
 }
@@ -219,8 +226,8 @@ pub fn committed(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> 
     use seaf_kafka::rdkafka::{Offset, TopicPartitionList};
     let consumer = metadata_consumer(brokers, group);
     let mut tpl = TopicPartitionList::new();
-    for partition in watermarks(brokers, topic).keys() {
-        tpl.add_partition(topic, *partition);
+    for partition in partitions(&consumer, topic) {
+        tpl.add_partition(topic, partition);
     }
     // An empty answer on error (a coordinator that is moving or loading): callers poll.
     let got = match consumer.committed_offsets(tpl, Duration::from_secs(30)) {

@@ -5,9 +5,10 @@
 //! The registry keeps schemas in memory: `stop` then `start_again` gives an empty registry on
 //! the same port, which is how a test takes the registry away and brings it back.
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::agent::free_port;
 
 /// The Confluent-compatible API's path under the registry's root (Apicurio's `ccompat`).
 pub const API_PATH: &str = "/apis/ccompat/v6";
@@ -137,11 +138,4 @@ impl Drop for Registry {
             let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
