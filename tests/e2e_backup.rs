@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::{Rng, SeedableRng};
+use seaf_backup::backup::queue::SyncState;
 use seaf_seafile::{
     walk_closure, ClosureVisitor, Commit, DbKind, FsObject, ObjectId, ObjectKind, ObjectStore, Problem, RepoId,
-    RepoStores, SeafileDb, SyncState, WalkOptions,
+    RepoStores, SeafileDb, WalkOptions,
 };
 use support::agent::{wait_until, Agent};
 use support::broker::Broker;
@@ -223,7 +224,7 @@ fn random_updates_converge_and_replay_changes_nothing() {
         Duration::from_secs(60),
         "the replayed events to be handled",
         || {
-            let states = site.rt.block_on(site.backup_db.sync_states()).unwrap();
+            let states = site.rt.block_on(site.queue().states()).unwrap();
             states.iter().all(|s| s.state == SyncState::Synced)
         },
         || site.status_text(),
@@ -273,7 +274,7 @@ fn corrupt_block_fails_one_library_and_force_skips_it() {
         || {
             let states: HashMap<RepoId, SyncState> = site
                 .rt
-                .block_on(site.backup_db.sync_states())
+                .block_on(site.queue().states())
                 .unwrap()
                 .into_iter()
                 .map(|s| (s.repo_id, s.state))
@@ -283,11 +284,7 @@ fn corrupt_block_fails_one_library_and_force_skips_it() {
         },
         || site.status_text(),
     );
-    let state = site
-        .rt
-        .block_on(site.backup_db.sync_state(&victim.repo_id))
-        .unwrap()
-        .unwrap();
+    let state = site.rt.block_on(site.queue().state(&victim.repo_id)).unwrap().unwrap();
     let error = state.error.unwrap();
     assert!(error.contains(&block.to_hex()) && error.contains("--force"), "{error}");
     let status = site.status_text();
@@ -317,11 +314,7 @@ fn corrupt_block_fails_one_library_and_force_skips_it() {
         out.contains("skipped 1 objects") && out.contains(&block.to_hex()),
         "{out}"
     );
-    let state = site
-        .rt
-        .block_on(site.backup_db.sync_state(&victim.repo_id))
-        .unwrap()
-        .unwrap();
+    let state = site.rt.block_on(site.queue().state(&victim.repo_id)).unwrap().unwrap();
     assert_eq!(state.state, SyncState::Synced);
     assert_eq!(site.backup_heads(), site.primary_heads());
     let _ = &site.primary_data;
@@ -348,7 +341,7 @@ fn lost_event_is_caught_by_scan() {
             site.backup.metric("seaf_backup_events_total", &["result=\"queued\""]) >= 5.0
                 && site
                     .rt
-                    .block_on(site.backup_db.sync_states())
+                    .block_on(site.queue().states())
                     .unwrap()
                     .iter()
                     .all(|s| s.state == SyncState::Synced)
@@ -549,11 +542,7 @@ fn garbage_rewinds_and_deletions_are_handled() {
     rewound.head = old_commit;
     site.rt.block_on(site.primary_db.write_repo(&rewound)).unwrap();
     site.wait_converged(Duration::from_secs(30));
-    let state = site
-        .rt
-        .block_on(site.backup_db.sync_state(&lib.repo_id))
-        .unwrap()
-        .unwrap();
+    let state = site.rt.block_on(site.queue().state(&lib.repo_id)).unwrap().unwrap();
     assert_eq!(state.head, Some(old_commit));
     assert_eq!(state.old_head, Some(newest), "the old head is recorded");
     assert!(site
@@ -576,7 +565,7 @@ fn garbage_rewinds_and_deletions_are_handled() {
         "the deleted library to be marked deleted",
         || {
             site.rt
-                .block_on(site.backup_db.sync_state(&gone))
+                .block_on(site.queue().state(&gone))
                 .unwrap()
                 .is_some_and(|s| s.state == SyncState::Deleted)
         },

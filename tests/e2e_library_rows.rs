@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use seaf_backup::backup::queue::SyncState;
 use seaf_seafile::{
-    walk_closure, ClosureVisitor, DbKind, Problem, RepoId, RepoStores, SeafileDb, SyncState, TrashedRepo, WalkOptions,
+    walk_closure, ClosureVisitor, DbKind, Problem, RepoId, RepoStores, SeafileDb, TrashedRepo, WalkOptions,
 };
 use seaf_testgen::GeneratedLibrary;
 use support::agent::wait_until;
@@ -213,11 +214,7 @@ fn trash_cases(primary_kind: DbKind, backup_kind: DbKind) {
         !site.backup_heads().contains_key(&moved.repo_id),
         "its live rows went, as on the primary"
     );
-    let state = site
-        .rt
-        .block_on(site.backup_db.sync_state(&moved.repo_id))
-        .unwrap()
-        .unwrap();
+    let state = site.rt.block_on(site.queue().state(&moved.repo_id)).unwrap().unwrap();
     assert_eq!(state.state, SyncState::Deleted);
     assert_restorable(&site, moved);
     site.wait_converged(Duration::from_secs(30));

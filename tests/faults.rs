@@ -17,13 +17,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, RngCore, SeedableRng};
+use seaf_backup::backup::queue::SyncState;
 use seaf_kafka::rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use seaf_kafka::rdkafka::client::DefaultClientContext;
 use seaf_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use seaf_kafka::rdkafka::producer::{FutureProducer, FutureRecord};
 use seaf_kafka::rdkafka::types::RDKafkaErrorCode;
 use seaf_kafka::{Codec, DetectionSource, RepoUpdate};
-use seaf_seafile::{DbKind, ObjectId, ObjectKind, ObjectStore, SyncState};
+use seaf_seafile::{DbKind, ObjectId, ObjectKind, ObjectStore};
 use seaf_testgen::{write_database, LibrarySpec};
 use support::agent::{cpu_ticks, wait_until};
 use support::broker::{Broker, Cluster};
@@ -450,17 +451,13 @@ fn full_backup_disk_fails_the_library_cleanly_and_resumes() {
         "the big library to fail on the full disk",
         || {
             site.rt
-                .block_on(site.backup_db.sync_state(&big.repo_id))
+                .block_on(site.queue().state(&big.repo_id))
                 .unwrap()
                 .is_some_and(|s| s.state == SyncState::Failed)
         },
         || format!("{}\n{}", site.backup.log_tail(), site.status_text()),
     );
-    let state = site
-        .rt
-        .block_on(site.backup_db.sync_state(&big.repo_id))
-        .unwrap()
-        .unwrap();
+    let state = site.rt.block_on(site.queue().state(&big.repo_id)).unwrap().unwrap();
     let error = state.error.clone().unwrap_or_default();
     assert!(
         error.contains("the disk is full") && error.contains("free space"),
@@ -646,7 +643,7 @@ fn bad_input_is_counted_logged_and_harmless() {
         "the library with the damaged block to fail",
         || {
             site.rt
-                .block_on(site.backup_db.sync_state(&g.libs[victim].repo_id))
+                .block_on(site.queue().state(&g.libs[victim].repo_id))
                 .unwrap()
                 .is_some_and(|s| s.state == SyncState::Failed)
         },

@@ -1,8 +1,9 @@
 //! `seaf-backup`: real-time, full-history Seafile backup through Kafka.
 
+use seaf_backup::backup::queue::Queue;
 use seaf_backup::backup::replay::{self, ReplayFrom};
+use seaf_backup::backup::replicate::SyncOptions;
 use seaf_backup::backup::status::StatusReport;
-use seaf_backup::backup::sync::SyncOptions;
 use seaf_backup::backup::{self, Backup, SyncOutcome};
 use seaf_backup::{commands, config, primary};
 
@@ -180,8 +181,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { config, json } => {
             let config = config::Config::load(&config)?;
             let db = seaf_seafile::SeafileDb::connect(&config.backup()?.database_url).await?;
-            db.create_state_tables().await?;
-            let report = StatusReport::from_states(&db.sync_states().await?);
+            let queue = Queue::new(db);
+            queue.create_table().await?;
+            let report = StatusReport::from_states(&queue.states().await?);
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -293,7 +295,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// What `sync --force` skipped, one object a line.
-fn print_skipped(report: &backup::sync::SyncReport) {
+fn print_skipped(report: &backup::replicate::SyncReport) {
     if !report.skipped.is_empty() {
         println!("skipped {} objects (--force):", report.skipped.len());
         for s in &report.skipped {

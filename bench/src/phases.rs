@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use seaf_backup::backup::queue::{Queue, SyncState};
 use seaf_kafka::rdkafka::config::ClientConfig;
 use seaf_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use seaf_kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -431,8 +432,8 @@ impl<'a> Site<'a> {
         // Then every library it marked is compared with the primary (one metadata request each).
         let settled = wait_for(Duration::from_secs(600), Duration::from_millis(50), || {
             self.rt
-                .block_on(self.backup_db.sync_states())
-                .map(|s| s.iter().all(|s| s.state == seaf_seafile::SyncState::Synced))
+                .block_on(Queue::new(self.backup_db.clone()).states())
+                .map(|s| s.iter().all(|s| s.state == SyncState::Synced))
                 .unwrap_or(false)
         });
         eprintln!(
@@ -582,7 +583,7 @@ fn scan(
             let seaf = db.connect().await;
             seaf.create_core_tables().await?;
             if backup {
-                seaf.create_state_tables().await?;
+                Queue::new(seaf.clone()).create_table().await?;
             }
             seaf.close().await;
             let pool = sqlx::any::AnyPoolOptions::new()

@@ -55,6 +55,11 @@ pub struct Site {
 }
 
 impl Site {
+    /// The backup's sync queue (the state of every library).
+    pub fn queue(&self) -> seaf_backup::backup::queue::Queue {
+        seaf_backup::backup::queue::Queue::new(self.backup_db.clone())
+    }
+
     /// Starts the primary over `primary_data` + `primary_url`, and a backup on a new `kind`
     /// database with full scans every `scan`.
     pub fn start(

@@ -1,11 +1,15 @@
 //! The backup's HTTP client for the primary's object API (reqwest). Implements [`Remote`] for
-//! one library, and lists libraries and metadata for full scans.
+//! one library, and lists libraries and metadata for full scans. Every failure becomes the
+//! [`RemoteError`] variant that says what it means: unreachable (wait), unauthorized (the
+//! token), a server error (the primary's log), a protocol violation.
 
 use std::time::Duration;
 
 use seaf_seafile::{LibraryRows, ObjectId, RepoId};
 
-use super::sync::{Fetched, Remote, RemoteError};
+use seaf_seafile::ObjectKind;
+
+use super::replicate::{Fetched, Remote, RemoteError};
 use crate::protocol::{self, BatchEntry, LibraryRowsBody, RepoMetadata, ReposPage, TrashList};
 
 /// A connection to one primary.
@@ -30,28 +34,48 @@ impl PrimaryClient {
         })
     }
 
-    fn describe(&self, e: reqwest::Error) -> RemoteError {
-        RemoteError(format!(
-            "{} ({}): is the primary running and is [backup] primary_url right?",
-            e, self.base
-        ))
+    /// A request that got no (complete) answer.
+    fn unreachable(&self, e: reqwest::Error) -> RemoteError {
+        RemoteError::Unreachable {
+            url: self.base.clone(),
+            detail: e.to_string(),
+        }
     }
 
+    /// The successful response, or what its status means.
     async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, RemoteError> {
+        use reqwest::StatusCode;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
-        let body = resp.text().await.unwrap_or_default();
-        let hint = if status == reqwest::StatusCode::UNAUTHORIZED {
-            " (the sync_token differs between primary and backup)"
-        } else {
-            ""
-        };
-        Err(RemoteError(format!(
-            "primary answered {status}{hint}: {}",
-            body.chars().take(300).collect::<String>()
-        )))
+        let url = self.base.clone();
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RemoteError::Unauthorized {
+                url,
+                status: status.as_u16(),
+            },
+            // A proxy in front of a primary that is down, or a primary starting up.
+            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+                RemoteError::Unreachable {
+                    url,
+                    detail: format!("HTTP {status}"),
+                }
+            }
+            _ => {
+                let body = resp.text().await.unwrap_or_default();
+                let body: String = body.chars().take(300).collect();
+                if status.is_server_error() {
+                    RemoteError::Server {
+                        url,
+                        status: status.as_u16(),
+                        body,
+                    }
+                } else {
+                    protocol(format!("it answered HTTP {status} ({body}) at {url}"))
+                }
+            }
+        })
     }
 
     /// One page of library heads.
@@ -62,10 +86,10 @@ impl PrimaryClient {
             url.push_str(&format!("&after={a}"));
         }
         let req = self.http.get(url).bearer_auth(&self.token);
-        let resp = self.check(req.send().await.map_err(|e| self.describe(e))?).await?;
+        let resp = self.check(req.send().await.map_err(|e| self.unreachable(e))?).await?;
         resp.json()
             .await
-            .map_err(|e| RemoteError(format!("unreadable library list from the primary: {e}")))
+            .map_err(|e| protocol(format!("unreadable library list: {e}")))
     }
 
     /// Every library head, page by page.
@@ -90,7 +114,7 @@ impl PrimaryClient {
         resp.json()
             .await
             .map(Some)
-            .map_err(|e| RemoteError(format!("unreadable metadata from the primary: {e}")))
+            .map_err(|e| protocol(format!("unreadable metadata of {repo}: {e}")))
     }
 
     /// Every carried row of a library. A primary older than the `rows` endpoint answers 404
@@ -101,10 +125,10 @@ impl PrimaryClient {
             let rows: LibraryRowsBody = resp
                 .json()
                 .await
-                .map_err(|e| RemoteError(format!("unreadable rows of {repo} from the primary: {e}")))?;
+                .map_err(|e| protocol(format!("unreadable rows of {repo}: {e}")))?;
             if rows.repo_id != *repo {
-                return Err(RemoteError(format!(
-                    "the primary sent the rows of {} when asked for {repo}",
+                return Err(protocol(format!(
+                    "it sent the rows of {} when asked for {repo}",
                     rows.repo_id
                 )));
             }
@@ -123,7 +147,7 @@ impl PrimaryClient {
         };
         resp.json()
             .await
-            .map_err(|e| RemoteError(format!("unreadable trash list from the primary: {e}")))
+            .map_err(|e| protocol(format!("unreadable trash list: {e}")))
     }
 
     /// The objects of one library.
@@ -131,28 +155,56 @@ impl PrimaryClient {
         LibraryRemote { client: self, repo }
     }
 
-    async fn batch(&self, repo: &RepoId, route: &str, ids: &[ObjectId]) -> Result<Vec<Fetched>, RemoteError> {
+    /// One batch request; deferred entries come back `None` in the second list.
+    async fn batch_once(
+        &self,
+        repo: &RepoId,
+        kind: ObjectKind,
+        ids: &[ObjectId],
+    ) -> Result<(Vec<Fetched>, Vec<ObjectId>), RemoteError> {
         let body: Vec<String> = ids.iter().map(ObjectId::to_hex).collect();
         let resp = self
             .http
-            .post(format!("{}/repos/{repo}/{route}", self.base))
+            .post(format!("{}/repos/{repo}/{}", self.base, route(kind)))
             .bearer_auth(&self.token)
             .json(&body)
             .send()
             .await
-            .map_err(|e| self.describe(e))?;
-        let bytes = self.check(resp).await?.bytes().await.map_err(|e| self.describe(e))?;
-        let entries = protocol::decode_batch(&bytes).map_err(|e| RemoteError(e.to_string()))?;
-        let mut out = Vec::with_capacity(entries.len());
+            .map_err(|e| self.unreachable(e))?;
+        let bytes = self.check(resp).await?.bytes().await.map_err(|e| self.unreachable(e))?;
+        let entries = protocol::decode_batch(&bytes).map_err(|e| protocol(e.to_string()))?;
+        let (mut found, mut deferred) = (Vec::with_capacity(entries.len()), Vec::new());
         for (id, entry) in entries {
-            if !ids.contains(&id) {
-                return Err(RemoteError(format!("the primary sent {id}, which was not asked for")));
-            }
             match entry {
-                BatchEntry::Found(data) => out.push((id, Some(data))),
-                BatchEntry::Missing => out.push((id, None)),
-                BatchEntry::Deferred => out.push((id, self.single_block(repo, &id).await?)),
+                BatchEntry::Found(data) => found.push((id, Some(data))),
+                BatchEntry::Missing => found.push((id, None)),
+                BatchEntry::Deferred => deferred.push(id),
             }
+        }
+        Ok((found, deferred))
+    }
+
+    /// Objects of one kind. The primary defers what does not fit one answer: blocks are then
+    /// fetched alone; commits and fs objects are asked for again in a batch of their own (the
+    /// first entry of an answer is never deferred, so each round makes progress).
+    async fn batch(&self, repo: &RepoId, kind: ObjectKind, ids: &[ObjectId]) -> Result<Vec<Fetched>, RemoteError> {
+        let (mut out, mut deferred) = self.batch_once(repo, kind, ids).await?;
+        while !deferred.is_empty() {
+            if kind == ObjectKind::Block {
+                for id in deferred.drain(..) {
+                    out.push((id, self.single_block(repo, &id).await?));
+                }
+                break;
+            }
+            let (more, still) = self.batch_once(repo, kind, &deferred).await?;
+            if more.is_empty() {
+                return Err(protocol(format!(
+                    "it deferred every one of {} {kind} objects asked for again",
+                    deferred.len()
+                )));
+            }
+            out.extend(more);
+            deferred = still;
         }
         Ok(out)
     }
@@ -162,7 +214,7 @@ impl PrimaryClient {
         let Some(resp) = self.get_found(&format!("/repos/{repo}/blocks/{id}")).await? else {
             return Ok(None);
         };
-        Ok(Some(resp.bytes().await.map_err(|e| self.describe(e))?.to_vec()))
+        Ok(Some(resp.bytes().await.map_err(|e| self.unreachable(e))?.to_vec()))
     }
 
     /// GET `path` (under `/api/v1`): the successful response, or `None` on 404.
@@ -173,7 +225,7 @@ impl PrimaryClient {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| self.describe(e))?;
+            .map_err(|e| self.unreachable(e))?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -188,15 +240,20 @@ pub struct LibraryRemote<'a> {
 }
 
 impl Remote for LibraryRemote<'_> {
-    async fn commits(&self, ids: &[ObjectId]) -> Result<Vec<Fetched>, RemoteError> {
-        self.client.batch(&self.repo, "commits", ids).await
+    async fn fetch(&self, kind: ObjectKind, ids: &[ObjectId]) -> Result<Vec<Fetched>, RemoteError> {
+        self.client.batch(&self.repo, kind, ids).await
     }
+}
 
-    async fn fs_objects(&self, ids: &[ObjectId]) -> Result<Vec<Fetched>, RemoteError> {
-        self.client.batch(&self.repo, "fs", ids).await
+/// The batch route of each kind.
+fn route(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Commit => "commits",
+        ObjectKind::Fs => "fs",
+        ObjectKind::Block => "blocks",
     }
+}
 
-    async fn blocks(&self, ids: &[ObjectId]) -> Result<Vec<Fetched>, RemoteError> {
-        self.client.batch(&self.repo, "blocks", ids).await
-    }
+fn protocol(detail: String) -> RemoteError {
+    RemoteError::Protocol { detail }
 }

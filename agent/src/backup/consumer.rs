@@ -154,7 +154,7 @@ async fn consume(
         if !repos.is_empty() {
             // Durable before the offsets may be committed; retried until the database answers.
             loop {
-                match backup.db.mark_waiting_many(&repos).await {
+                match backup.queue.mark_waiting(&repos).await {
                     Ok(()) => break,
                     Err(e) => {
                         health.failed("database", &e);

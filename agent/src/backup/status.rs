@@ -1,6 +1,6 @@
 //! `seaf-backup status`: Seafile Pro's `seaf-backup-cmd.sh status` text, line for line, or JSON.
 
-use seaf_seafile::{RepoSyncState, SyncState};
+use super::queue::{RepoSyncState, SyncState};
 use serde::Serialize;
 
 /// Counts and lists, as the status command shows them.

@@ -46,21 +46,23 @@ impl DbKind {
         }
     }
 
+    /// What ends a `SELECT` that must read the newest committed row and lock it until the
+    /// transaction ends: `FOR UPDATE` on MySQL and PostgreSQL (whose plain reads in a
+    /// transaction may see an older snapshot); nothing on SQLite, where a transaction that has
+    /// written holds the database's only write lock and reads the newest data.
+    pub fn lock_clause(self) -> &'static str {
+        match self {
+            DbKind::MySql | DbKind::Postgres => " FOR UPDATE",
+            DbKind::Sqlite => "",
+        }
+    }
+
     /// Seafile's whole seafile schema for this kind of database (`connectors/seafile/sql/`).
     pub(crate) fn seafile_schema(self) -> &'static str {
         match self {
             DbKind::MySql => include_str!("../sql/mysql/seafile.sql"),
             DbKind::Postgres => include_str!("../sql/pgsql/seafile.sql"),
             DbKind::Sqlite => include_str!("../sql/sqlite/seafile.sql"),
-        }
-    }
-
-    /// seaf-backup's own state table for this kind of database (`schemas/sql/`).
-    pub(crate) fn state_schema(self) -> &'static str {
-        match self {
-            DbKind::MySql => include_str!("../../../schemas/sql/mysql/seaf-backup-state.sql"),
-            DbKind::Postgres => include_str!("../../../schemas/sql/pgsql/seaf-backup-state.sql"),
-            DbKind::Sqlite => include_str!("../../../schemas/sql/sqlite/seaf-backup-state.sql"),
         }
     }
 }
@@ -91,6 +93,19 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The database could not be reached or went away mid-statement (as opposed to refusing
+    /// the statement): worth trying again once it is back.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Connect { .. } => true,
+            DbError::Query { source, .. } => matches!(
+                source,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+            ),
+            _ => false,
+        }
+    }
+
     /// A deadlock, lock timeout or busy database: the same transaction may succeed if repeated.
     pub fn is_retryable(&self) -> bool {
         let DbError::Query {
@@ -272,15 +287,19 @@ impl SeafileDb {
         self.ensure_seafile_schema().await.map(drop)
     }
 
-    pub(crate) async fn run_schema(&self, schema: &str, what: &'static str) -> Result<(), DbError> {
+    /// Runs every statement of a schema file (`;` at a line end ends one; `--` comments).
+    pub async fn run_schema(&self, schema: &str, what: &'static str) -> Result<(), DbError> {
         for stmt in split_statements(schema) {
             sqlx::query(stmt).execute(&self.pool).await.map_err(q(what))?;
         }
         Ok(())
     }
 
-    /// Runs one statement; returns the rows affected.
-    pub(crate) async fn execute(&self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<u64, DbError> {
+    /// Runs one statement; returns the rows affected. `?` placeholders work on every database.
+    ///
+    /// This and the `fetch_*` functions are the statement API for tables beside Seafile's in the
+    /// same database (seaf-backup's sync queue): same pool, same placeholder rewriting.
+    pub async fn execute(&self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<u64, DbError> {
         let sql = self.sql(query);
         let result = bind_all(sqlx::query(&sql), binds)
             .execute(&self.pool)
@@ -290,7 +309,7 @@ impl SeafileDb {
     }
 
     /// Runs a query and reads one text column of every row.
-    pub(crate) async fn fetch_texts(
+    pub async fn fetch_texts(
         &self,
         what: &'static str,
         query: &str,
@@ -302,7 +321,7 @@ impl SeafileDb {
     }
 
     /// Runs a query and reads the named columns of every row as text (integers included).
-    pub(crate) async fn fetch_rows(
+    pub async fn fetch_rows(
         &self,
         what: &'static str,
         query: &str,
@@ -315,16 +334,7 @@ impl SeafileDb {
             .await
             .map_err(q(what))?;
         rows.iter()
-            .map(|row| {
-                columns
-                    .iter()
-                    .map(|c| match get_i64(row, c) {
-                        Ok(Some(i)) => Ok(Some(i.to_string())),
-                        _ => opt_text(row, c),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(q(what))
-            })
+            .map(|row| row_texts(row, columns).map_err(q(what)))
             .collect()
     }
 
@@ -537,6 +547,17 @@ fn branch_row(row: &AnyRow) -> Result<(RepoId, ObjectId), DbError> {
 }
 
 /// Integers come back as i32 or i64 depending on the column type and database.
+/// The named columns of a row as text (integers included).
+fn row_texts(row: &AnyRow, columns: &[&str]) -> Result<Vec<Option<String>>, sqlx::Error> {
+    columns
+        .iter()
+        .map(|c| match get_i64(row, c) {
+            Ok(Some(i)) => Ok(Some(i.to_string())),
+            _ => opt_text(row, c),
+        })
+        .collect()
+}
+
 pub(crate) fn get_i64(row: &AnyRow, col: &str) -> Result<Option<i64>, sqlx::Error> {
     match row.try_get::<Option<i64>, _>(col) {
         Ok(v) => Ok(v),
@@ -556,12 +577,42 @@ impl DbTransaction {
     }
 
     pub(crate) async fn exec(&mut self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<(), DbError> {
+        self.execute(what, query, binds).await.map(drop)
+    }
+
+    /// Runs one statement in the transaction; returns the rows affected.
+    pub async fn execute(&mut self, what: &'static str, query: &str, binds: &[Bind<'_>]) -> Result<u64, DbError> {
         let sql = self.db.sql(query);
-        bind_all(sqlx::query(&sql), binds)
+        let result = bind_all(sqlx::query(&sql), binds)
             .execute(&mut *self.tx)
             .await
             .map_err(q(what))?;
-        Ok(())
+        Ok(result.rows_affected())
+    }
+
+    /// [`SeafileDb::fetch_rows`] in the transaction. On MySQL and PostgreSQL, end the query
+    /// with [`DbKind::lock_clause`] to read the newest committed row and lock it.
+    pub async fn fetch_rows(
+        &mut self,
+        what: &'static str,
+        query: &str,
+        binds: &[Bind<'_>],
+        columns: &[&str],
+    ) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        let sql = self.db.sql(query);
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(q(what))?;
+        rows.iter()
+            .map(|row| row_texts(row, columns).map_err(q(what)))
+            .collect()
+    }
+
+    /// Removes a library's live rows (Repo, Branch, RepoHead, RepoInfo, RepoOwner, VirtualRepo,
+    /// RepoStorageId), as Seafile does when it moves a library to the trash.
+    pub async fn remove_repo_rows(&mut self, repo: &RepoId) -> Result<(), DbError> {
+        self.delete_repo_rows(repo).await
     }
 
     /// Deletes one library's live rows.
@@ -690,7 +741,7 @@ impl DbTransaction {
 }
 
 /// A value bound to a `?` placeholder.
-pub(crate) enum Bind<'a> {
+pub enum Bind<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Int(i64),

@@ -13,9 +13,9 @@
 //!   11–13), created where missing and upgraded by adding columns, never dropping any.
 //!
 //! Everything here is usable without Kafka or HTTP, and all of it but [`db`], [`library_db`],
-//! [`schema`] and [`backup_state`] without a database.
+//! [`schema`] without a database. seaf-backup's own sync queue lives in the agent; it uses
+//! [`db`]'s statement API ([`SeafileDb::execute`], [`Bind`]) on the same database.
 
-pub mod backup_state;
 pub mod closure;
 pub mod commit;
 pub mod db;
@@ -28,10 +28,9 @@ pub mod object;
 pub mod schema;
 pub mod store;
 
-pub use backup_state::{RepoSyncState, SyncState};
 pub use closure::{walk_closure, ClosureStats, ClosureVisitor, Defect, Problem, WalkOptions};
 pub use commit::{Commit, IdFormula};
-pub use db::{DbError, DbKind, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, VirtualRepo};
+pub use db::{Bind, DbError, DbKind, DbTransaction, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, VirtualRepo};
 pub use fs::{Dirent, FsObject, SeafDir, SeafFile};
 pub use id::{IdError, ObjectId, RepoId};
 pub use library_rows::{LibraryRows, LibraryState};
