@@ -12,6 +12,7 @@ pub mod agent;
 pub mod broker;
 pub mod db;
 pub mod e2e;
+pub mod fake_primary;
 pub mod proxy;
 pub mod registry;
 pub mod seafile13;
