@@ -1,82 +1,15 @@
 //! The replication against an in-memory primary (a generated Seafile store behind [`Remote`]),
 //! over a temporary backup store: no HTTP, no database.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use seaf_seafile::{
     walk_closure, ClosureVisitor, Commit, FsObject, ObjectId, ObjectKind, ObjectStore, Problem, RepoStores, WalkOptions,
 };
 use seaf_testgen::{Generator, LibrarySpec};
 
 use super::*;
+use local_primary::LocalPrimary;
 
-/// A primary that answers from a local store, and can be told to fail or lie.
-struct LocalPrimary {
-    store: ObjectStore,
-    stores: RepoStores,
-    calls: AtomicUsize,
-    /// The request (0-based) that fails as if the primary went away.
-    fail_at: Option<usize>,
-    /// Rewrites a commit before it is sent.
-    tamper: Option<Box<dyn Fn(Commit) -> Commit + Send + Sync>>,
-    /// Leaves the last entry out of every answer.
-    short: bool,
-    /// Ids asked for, by kind.
-    asked: Mutex<Vec<(ObjectKind, usize)>>,
-}
-
-impl LocalPrimary {
-    fn new(store: &ObjectStore, stores: RepoStores) -> Self {
-        LocalPrimary {
-            store: store.clone(),
-            stores,
-            calls: AtomicUsize::new(0),
-            fail_at: None,
-            tamper: None,
-            short: false,
-            asked: Mutex::default(),
-        }
-    }
-
-    fn asked(&self, kind: ObjectKind) -> usize {
-        self.asked
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, n)| n)
-            .sum()
-    }
-}
-
-impl Remote for LocalPrimary {
-    async fn fetch(&self, kind: ObjectKind, ids: &[ObjectId]) -> Result<Vec<Fetched>, RemoteError> {
-        if self.fail_at == Some(self.calls.fetch_add(1, Ordering::SeqCst)) {
-            let detail = "connection refused".into();
-            return Err(RemoteError::Unreachable {
-                url: "test".into(),
-                detail,
-            });
-        }
-        self.asked.lock().unwrap().push((kind, ids.len()));
-        let mut out: Vec<Fetched> = ids
-            .iter()
-            .map(|id| {
-                let bytes = self.store.read(kind, &self.stores.store_for(kind), id).ok();
-                let bytes = match (&self.tamper, kind, bytes) {
-                    (Some(f), ObjectKind::Commit, Some(b)) => Some(f(Commit::parse(&b).unwrap()).to_stored()),
-                    (_, _, b) => b,
-                };
-                (*id, bytes)
-            })
-            .collect();
-        if self.short {
-            out.pop();
-        }
-        Ok(out)
-    }
-}
+mod local_primary;
 
 struct Problems(Vec<Problem>);
 
