@@ -111,10 +111,14 @@ impl PrimaryClient {
         let Some(resp) = self.get_found(&format!("/repos/{repo}")).await? else {
             return Ok(None);
         };
-        resp.json()
+        let record: RepoMetadata = resp
+            .json()
             .await
-            .map(Some)
-            .map_err(|e| protocol(format!("unreadable metadata of {repo}: {e}")))
+            .map_err(|e| protocol(format!("unreadable metadata of {repo}: {e}")))?;
+        if record.repo_id != *repo {
+            return Err(protocol(format!("it sent the metadata of {} when asked for {repo}", record.repo_id)));
+        }
+        Ok(Some(record))
     }
 
     /// Every carried row of a library. A primary older than the `rows` endpoint answers 404
