@@ -7,7 +7,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use seaf_seafile::{ObjectId, RepoId, SyncState};
+use seaf_seafile::{ObjectId, RepoId};
 
 use super::catalogue::*;
 use super::{limit, InternalEvent};
@@ -124,12 +124,14 @@ impl InternalEvent for FullScanDone {
 /// `count` libraries are in `state` (emit one per state, zeros included, so a state that
 /// emptied shows 0 rather than its last count).
 pub struct ReposInState {
-    pub state: SyncState,
+    /// The state's name as `docs/metrics.md` lists it: `synced`, `waiting`, `syncing`,
+    /// `failed`, `deleted` (a name, so this does not depend on where the state type lives).
+    pub state: &'static str,
     pub count: u64,
 }
 
 impl InternalEvent for ReposInState {
     fn emit(self) {
-        metrics::gauge!(BACKUP_REPOS, "state" => self.state.as_str()).set(self.count as f64);
+        metrics::gauge!(BACKUP_REPOS, "state" => self.state).set(self.count as f64);
     }
 }

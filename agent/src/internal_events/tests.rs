@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seaf_kafka::RepoUpdateKind;
-use seaf_seafile::{ObjectId, ObjectKind, RepoId, SyncState};
+use seaf_seafile::{ObjectId, ObjectKind, RepoId};
 
 use super::backup::{FullScanDone, ReposInState, SyncFailed, SyncFinished, SyncRetried, Synced};
 use super::consumer::*;
@@ -94,7 +94,7 @@ fn emit_all() {
     }
     .emit();
     ReposInState {
-        state: SyncState::Waiting,
+        state: "waiting",
         count: 1,
     }
     .emit();
