@@ -4,9 +4,10 @@
 //!   loader (which refuses unknown keys), also with the environment compose gives it;
 //! - `docs/configuration.md`: its complete examples load, its table names exactly the fields of
 //!   the config structs, and its defaults are the code's;
-//! - every `seaf_*` metric in the alert rules and the Grafana dashboard is one the agent
-//!   registers, and every registered metric is documented in `docs/metrics.md` with its type
-//!   and labels;
+//! - every `seaf_*` metric in the alert rules and the Grafana dashboard is one of the agent's
+//!   metric catalogue (`seaf_backup::internal_events::METRICS`), histograms with their
+//!   `_bucket`/`_sum`/`_count` series, every catalogued metric has a dashboard panel and is
+//!   documented in `docs/metrics.md` with its type and labels;
 //! - every `seaf-backup SUBCOMMAND --flag` the docs show exists in the CLI.
 //!
 //! Pure text and the real loader: no services, no network, well under a second.
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use seaf_backup::config::Config;
+use seaf_backup::internal_events::{MetricDef, MetricKind, METRICS};
 use support::repo_root;
 
 fn read(rel: &str) -> String {
@@ -504,78 +506,11 @@ fn configuration_doc_defaults_are_the_codes() {
 // ----------------------------------------------------------------------------------------------
 // Metrics
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Registered {
-    kind: &'static str,
-    labels: BTreeSet<String>,
-}
-
-/// Every metric the agent registers: `counter!` / `gauge!` / `histogram!` (and `describe_*!`)
-/// calls with a literal `seaf_` name in agent/src, with the label names of the calls.
-fn registered_metrics() -> BTreeMap<String, Registered> {
-    let mut files = Vec::new();
-    files_under(&repo_root().join("agent/src"), "rs", &mut files);
-    let mut metrics: BTreeMap<String, Registered> = BTreeMap::new();
-    for file in files {
-        let source = std::fs::read_to_string(&file).unwrap();
-        for (macro_name, kind) in [
-            ("counter!(", "counter"),
-            ("gauge!(", "gauge"),
-            ("histogram!(", "histogram"),
-        ] {
-            let mut rest = source.as_str();
-            while let Some(at) = rest.find(macro_name) {
-                let after = &rest[at + macro_name.len()..];
-                rest = after;
-                let args = after.trim_start();
-                let Some(name) = args.strip_prefix('"').and_then(|a| a.split('"').next()) else {
-                    continue;
-                };
-                if !name.starts_with("seaf_") {
-                    continue;
-                }
-                // The call's arguments, up to the matching parenthesis.
-                let mut depth = 1;
-                let end = after
-                    .char_indices()
-                    .find(|(_, c)| {
-                        match c {
-                            '(' => depth += 1,
-                            ')' => depth -= 1,
-                            _ => {}
-                        }
-                        depth == 0
-                    })
-                    .map(|(i, _)| i)
-                    .unwrap_or(after.len());
-                let call = &after[..end];
-                // Label names are the string literals just before each `=>`.
-                let parts: Vec<&str> = call.split("=>").collect();
-                let labels: BTreeSet<String> = parts[..parts.len() - 1]
-                    .iter()
-                    .filter_map(|part| {
-                        let part = part.trim_end();
-                        part.strip_suffix('"')
-                            .and_then(|p| p.rsplit('"').next())
-                            .map(str::to_string)
-                    })
-                    .collect();
-                let entry = metrics.entry(name.to_string()).or_insert(Registered {
-                    kind,
-                    labels: BTreeSet::new(),
-                });
-                assert_eq!(
-                    entry.kind,
-                    kind,
-                    "{name} is registered as both {} and {kind} ({})",
-                    entry.kind,
-                    rel(&file)
-                );
-                entry.labels.extend(labels);
-            }
-        }
-    }
-    assert!(metrics.len() >= 15, "found too few metrics in agent/src: {metrics:?}");
+/// Every metric the agent exports, by name: its catalogue, which the recorder describes and
+/// the events record (a unit test in `agent/src/internal_events` holds them to it).
+fn catalogued_metrics() -> BTreeMap<&'static str, &'static MetricDef> {
+    let metrics: BTreeMap<_, _> = METRICS.iter().map(|m| (m.name, m)).collect();
+    assert!(metrics.len() >= 15, "too few metrics in the catalogue: {metrics:?}");
     metrics
 }
 
@@ -601,31 +536,33 @@ fn metric_tokens(text: &str) -> BTreeSet<String> {
     tokens
 }
 
-/// A name used in PromQL resolved to the registered metric: histograms export `_bucket`,
+/// A name used in PromQL resolved to the catalogued metric: histograms export `_bucket`,
 /// `_sum` and `_count` series.
-fn resolve<'a>(used: &str, registered: &'a BTreeMap<String, Registered>) -> Result<&'a str, String> {
-    if let Some((name, _)) = registered.get_key_value(used) {
-        return Ok(name);
+fn resolve(used: &str, catalogued: &BTreeMap<&'static str, &'static MetricDef>) -> Result<&'static str, String> {
+    if let Some(m) = catalogued.get(used) {
+        return Ok(m.name);
     }
     for suffix in ["_bucket", "_sum", "_count"] {
         if let Some(base) = used.strip_suffix(suffix) {
-            return match registered.get_key_value(base) {
-                Some((name, r)) if r.kind == "histogram" => Ok(name),
-                Some((_, r)) => Err(format!("{used}: {base} is a {}, not a histogram", r.kind)),
-                None => Err(format!("{used}: {base} is not registered")),
+            return match catalogued.get(base) {
+                Some(m) if m.kind == MetricKind::Histogram => Ok(m.name),
+                Some(m) => Err(format!("{used}: {base} is a {}, not a histogram", m.kind.as_str())),
+                None => Err(format!("{used}: {base} is not catalogued")),
             };
         }
     }
-    Err(format!("{used} is not registered in agent/src"))
+    Err(format!(
+        "{used} is not in the agent's metric catalogue (agent/src/internal_events/catalogue.rs)"
+    ))
 }
 
 #[test]
-fn alert_rules_use_registered_metrics_and_known_jobs() {
-    let registered = registered_metrics();
+fn alert_rules_use_catalogued_metrics_and_known_jobs() {
+    let catalogued = catalogued_metrics();
     let rules = read("deploy/prometheus/seaf-backup-alerts.yml");
     let used = metric_tokens(&rules);
     assert!(used.len() >= 5, "alert rules use too few metrics: {used:?}");
-    let errors: Vec<String> = used.iter().filter_map(|u| resolve(u, &registered).err()).collect();
+    let errors: Vec<String> = used.iter().filter_map(|u| resolve(u, &catalogued).err()).collect();
     assert!(
         errors.is_empty(),
         "deploy/prometheus/seaf-backup-alerts.yml:\n  {}",
@@ -674,8 +611,8 @@ fn alert_rules_use_registered_metrics_and_known_jobs() {
 }
 
 #[test]
-fn grafana_dashboard_parses_and_uses_registered_metrics() {
-    let registered = registered_metrics();
+fn grafana_dashboard_parses_and_uses_catalogued_metrics() {
+    let catalogued = catalogued_metrics();
     let text = read("deploy/grafana/seaf-backup.json");
     let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     assert!(dash["schemaVersion"].as_i64().unwrap_or(0) >= 36, "schemaVersion");
@@ -725,9 +662,9 @@ fn grafana_dashboard_parses_and_uses_registered_metrics() {
     let mut used = BTreeSet::new();
     for (title, expr) in &exprs {
         for token in metric_tokens(expr) {
-            match resolve(&token, &registered) {
+            match resolve(&token, &catalogued) {
                 Ok(name) => {
-                    used.insert(name.to_string());
+                    used.insert(name);
                     if token.ends_with("_bucket") && !expr.contains("histogram_quantile(") {
                         errors.push(format!("panel {title}: {token} outside histogram_quantile"));
                     }
@@ -738,7 +675,7 @@ fn grafana_dashboard_parses_and_uses_registered_metrics() {
     }
     // Descriptions name metrics too: they must be real ones.
     for token in metric_tokens(&text) {
-        if let Err(e) = resolve(&token, &registered) {
+        if let Err(e) = resolve(&token, &catalogued) {
             errors.push(format!("dashboard text: {e}"));
         }
     }
@@ -749,14 +686,14 @@ fn grafana_dashboard_parses_and_uses_registered_metrics() {
         "deploy/grafana/seaf-backup.json:\n  {}",
         errors.join("\n  ")
     );
-    // Every registered metric has a panel.
-    let unused: Vec<_> = registered.keys().filter(|m| !used.contains(*m)).collect();
+    // Every catalogued metric has a panel.
+    let unused: Vec<_> = catalogued.keys().filter(|m| !used.contains(*m)).collect();
     assert!(unused.is_empty(), "metrics without a dashboard panel: {unused:?}");
 }
 
 #[test]
-fn every_registered_metric_is_documented_with_its_type_and_labels() {
-    let registered = registered_metrics();
+fn every_catalogued_metric_is_documented_with_its_type_and_labels() {
+    let catalogued = catalogued_metrics();
     let doc = read("docs/metrics.md");
     // Table rows: | `name{label,label}` | type | meaning |
     let mut documented: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
@@ -776,24 +713,25 @@ fn every_registered_metric_is_documented_with_its_type_and_labels() {
         documented.insert(name.to_string(), (cells[1].trim().to_string(), labels));
     }
     let mut errors = Vec::new();
-    for (name, r) in &registered {
-        match documented.get(name) {
-            None => errors.push(format!("{name} ({}) is not in the tables of docs/metrics.md", r.kind)),
-            Some((kind, labels)) => {
-                if kind != r.kind {
-                    errors.push(format!("{name}: documented as {kind}, registered as {}", r.kind));
+    for (name, m) in &catalogued {
+        let (kind, labels): (&str, BTreeSet<String>) =
+            (m.kind.as_str(), m.labels.iter().map(|l| l.to_string()).collect());
+        match documented.get(*name) {
+            None => errors.push(format!("{name} ({kind}) is not in the tables of docs/metrics.md")),
+            Some((doc_kind, doc_labels)) => {
+                if doc_kind != kind {
+                    errors.push(format!("{name}: documented as {doc_kind}, catalogued as {kind}"));
                 }
-                if labels != &r.labels {
+                if doc_labels != &labels {
                     errors.push(format!(
-                        "{name}: documented labels {labels:?}, registered labels {:?}",
-                        r.labels
+                        "{name}: documented labels {doc_labels:?}, catalogued labels {labels:?}"
                     ));
                 }
             }
         }
     }
     for token in metric_tokens(&doc) {
-        if let Err(e) = resolve(&token, &registered) {
+        if let Err(e) = resolve(&token, &catalogued) {
             errors.push(format!("docs/metrics.md names {e}"));
         }
     }

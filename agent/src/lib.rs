@@ -5,12 +5,14 @@
 //! - [`primary`]: change detection, event publishing and the object API.
 //! - [`protocol`]: the primary ↔ backup HTTP API contract (paths, bodies, batch framing).
 //! - [`telemetry`]: `/metrics` and `/healthz`.
+//! - [`internal_events`]: every logged or measured happening, and the catalogue of metrics.
 //! - [`commands`]: one module per subcommand that is not a role (`verify`).
 //! - [`log_limit`]: one log line per period for happenings that repeat many times a second.
 
 pub mod backup;
 pub mod commands;
 pub mod config;
+pub mod internal_events;
 pub mod log_limit;
 pub mod primary;
 pub mod protocol;

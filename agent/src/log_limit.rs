@@ -6,6 +6,7 @@
 //! broker returned), so it logs through this instead: the first occurrence, then at most one line
 //! per period saying how many were not logged.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Decides which occurrences of one happening get a log line.
@@ -17,7 +18,7 @@ pub struct LogLimit {
 }
 
 impl LogLimit {
-    pub fn new(period: Duration) -> Self {
+    pub const fn new(period: Duration) -> Self {
         LogLimit {
             period,
             last_logged: None,
@@ -41,6 +42,24 @@ impl LogLimit {
     }
 }
 
+/// A [`LogLimit`] for a happening emitted from many places and tasks: one `static` per
+/// happening (see `internal_events`), so every emitter shares the same count and period.
+#[derive(Debug)]
+pub struct SharedLogLimit(Mutex<LogLimit>);
+
+impl SharedLogLimit {
+    pub const fn new(period: Duration) -> Self {
+        SharedLogLimit(Mutex::new(LogLimit::new(period)))
+    }
+
+    /// [`LogLimit::admit`] for an occurrence now. A poisoned lock is used as is: the state is
+    /// two numbers, and a log line is no reason to panic.
+    pub fn admit(&self) -> Option<u64> {
+        let mut limit = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        limit.admit(Instant::now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +75,15 @@ mod tests {
         assert_eq!(limit.admit(start + Duration::from_secs(10)), Some(3));
         assert_eq!(limit.admit(start + Duration::from_secs(11)), None);
         assert_eq!(limit.admit(start + Duration::from_secs(25)), Some(1));
+    }
+
+    #[test]
+    fn a_shared_limit_counts_across_emitters() {
+        static LIMIT: SharedLogLimit = SharedLogLimit::new(Duration::from_secs(3600));
+        assert_eq!(LIMIT.admit(), Some(0));
+        let others: Vec<_> = (0..3).map(|_| std::thread::spawn(|| LIMIT.admit())).collect();
+        for other in others {
+            assert_eq!(other.join().unwrap(), None);
+        }
     }
 }

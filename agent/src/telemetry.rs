@@ -17,22 +17,37 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Installs the global Prometheus recorder (once per process).
+use crate::internal_events::{describe_all, MetricKind, METRICS};
+
+/// Bucket bounds of every histogram, in seconds: from a fast API request to an hour-long first
+/// sync of a large library.
+const BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
+/// The exporter's settings: every histogram of the catalogue gets [`BUCKETS`] (without them the
+/// exporter writes summaries, which cannot be aggregated across processes).
+pub fn prometheus_builder() -> anyhow::Result<PrometheusBuilder> {
+    let mut builder = PrometheusBuilder::new();
+    for m in METRICS.iter().filter(|m| m.kind == MetricKind::Histogram) {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(m.name.into()), BUCKETS)
+            .context("configuring Prometheus buckets")?;
+    }
+    Ok(builder)
+}
+
+/// Installs the global Prometheus recorder (once per process) and describes every catalogued
+/// metric to it.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Suffix("_seconds".into()),
-            &[
-                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
-            ],
-        )
-        .context("configuring Prometheus buckets")?
+    let handle = prometheus_builder()?
         .install_recorder()
         .context("installing the metrics recorder")?;
+    describe_all();
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 

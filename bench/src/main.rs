@@ -6,7 +6,6 @@
 //! docs/benchmarks.md explains every figure and what limits it.
 
 mod phases;
-mod proc;
 mod util;
 
 use std::path::PathBuf;

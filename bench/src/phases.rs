@@ -20,9 +20,9 @@ use support::broker::Broker;
 use support::db::TestDb;
 use support::e2e::Deployment;
 
-use crate::proc::Proc;
 use crate::util::{self, mib, ms, percentile, secs, timed, wait_for};
 use crate::{Args, Db, Phase, Row, Scale};
+use support::agent::{Agent, Binary};
 
 pub fn run_all(args: &Args, scale: &Scale, bin: &Path, phases: &[Phase]) -> anyhow::Result<Vec<Row>> {
     let properties = args
@@ -83,11 +83,11 @@ struct Site<'a> {
     primary_data: PathBuf,
     primary_test_db: TestDb,
     primary_db: SeafileDb,
-    primary: Proc,
+    primary: Agent,
     backup_test_db: TestDb,
     backup_db: SeafileDb,
     backup_data: PathBuf,
-    backup: Option<Proc>,
+    backup: Option<Agent>,
 }
 
 impl<'a> Site<'a> {
@@ -132,8 +132,8 @@ impl<'a> Site<'a> {
             .with_context(|| format!("no {kind:?} server"))?;
         let backup_db = rt.block_on(backup_test_db.connect());
         let dep = Deployment::new(&broker.bootstrap());
-        let primary = Proc::start(
-            bin,
+        let primary = Agent::start_binary(
+            &Binary::at(bin),
             "primary",
             &dir,
             &primary_config(&dep, &primary_data, &primary_test_db.url, &dir, "200ms"),
@@ -180,8 +180,8 @@ impl<'a> Site<'a> {
 
     fn start_backup(&mut self) {
         let config = self.backup_config();
-        self.backup = Some(Proc::start(
-            &self.bin,
+        self.backup = Some(Agent::start_binary(
+            &Binary::at(&self.bin),
             "backup",
             &self.dir,
             &config,
@@ -189,7 +189,7 @@ impl<'a> Site<'a> {
         ));
     }
 
-    fn backup(&self) -> &Proc {
+    fn backup(&self) -> &Agent {
         self.backup.as_ref().expect("the backup runs")
     }
 
@@ -319,7 +319,7 @@ impl<'a> Site<'a> {
             );
             self.primary.restart_with(&config);
             std::thread::sleep(Duration::from_secs(2));
-            let mean = |p: &Proc, name: &str| {
+            let mean = |p: &Agent, name: &str| {
                 (
                     p.metric(&format!("{name}_sum"), &[]),
                     p.metric(&format!("{name}_count"), &[]),
@@ -623,16 +623,16 @@ fn scan(
         heads.iter().map(|(r, h)| (r.clone(), h.clone().into())).collect();
     let state = serde_json::json!({"version": 1, "topic": dep.topic, "published": published});
     std::fs::write(dir.join("state/primary-published.json"), state.to_string())?;
-    let primary = Proc::start(
-        bin,
+    let primary = Agent::start_binary(
+        &Binary::at(bin),
         "primary",
         &dir,
         &with_properties(dep.primary_config(&data, &primary_test_db.url, &dir.join("state"))),
         &dep.primary_metrics,
     );
     let backup_data = dir.join("backup/seafile-data");
-    let backup = Proc::start(
-        bin,
+    let backup = Agent::start_binary(
+        &Binary::at(bin),
         "backup",
         &dir,
         &with_properties(

@@ -1,4 +1,5 @@
-//! Running the real `seaf-backup` binary as a primary or backup process in tests.
+//! Running the real `seaf-backup` binary as a primary or backup process: the tests run the build
+//! under test, the bench (`bench/`) a release build it is given.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,8 +27,36 @@ pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool
     }
 }
 
+/// Which executable an [`Agent`] runs, and how much it logs.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    pub path: PathBuf,
+    /// `SEAF_BACKUP_LOG`.
+    pub log_filter: &'static str,
+}
+
+impl Binary {
+    /// The build beside the test executable, with its debug lines: tests read them.
+    pub fn under_test() -> Binary {
+        Binary {
+            path: crate::seaf_backup_bin(),
+            log_filter: "info,seaf_backup=debug",
+        }
+    }
+
+    /// `path` at `info`: the bench times a release build, and a debug line per published
+    /// event would add to what it measures.
+    pub fn at(path: &Path) -> Binary {
+        Binary {
+            path: path.to_path_buf(),
+            log_filter: "info",
+        }
+    }
+}
+
 /// One agent process.
 pub struct Agent {
+    bin: Binary,
     child: Option<Child>,
     role: String,
     config: PathBuf,
@@ -36,11 +65,18 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Writes `config_text` to `dir/<role>.toml` and starts `seaf-backup <role> -c` on it.
+    /// Writes `config_text` to `dir/<role>.toml`, starts `seaf-backup <role> -c` on it (the
+    /// build under test) and waits for its `/healthz`.
     pub fn start(role: &str, dir: &Path, config_text: &str, metrics_addr: &str) -> Agent {
+        Agent::start_binary(&Binary::under_test(), role, dir, config_text, metrics_addr)
+    }
+
+    /// [`Agent::start`] with another executable.
+    pub fn start_binary(bin: &Binary, role: &str, dir: &Path, config_text: &str, metrics_addr: &str) -> Agent {
         let config = dir.join(format!("{role}.toml"));
         std::fs::write(&config, config_text).expect("write config");
         let mut agent = Agent {
+            bin: bin.clone(),
             child: None,
             role: role.to_string(),
             config,
@@ -51,28 +87,44 @@ impl Agent {
         agent
     }
 
-    fn spawn(&mut self) {
+    /// Starts the process (again, after [`Agent::stop`] or [`Agent::kill`]) and waits for its
+    /// `/healthz`.
+    pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(crate::seaf_backup_bin())
+        let child = Command::new(&self.bin.path)
             .args([self.role.as_str(), "-c", self.config.to_str().expect("utf-8 path")])
-            .env("SEAF_BACKUP_LOG", "info,seaf_backup=debug")
+            .env("SEAF_BACKUP_LOG", self.bin.log_filter)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("spawn seaf-backup");
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.path.display()));
         self.child = Some(child);
-        let addr = self.metrics_addr.clone();
-        wait_until(
-            Duration::from_secs(60),
-            &format!("the {} agent's /healthz to answer", self.role),
-            || http_get(&addr, "/healthz").is_some(),
-            || self.log_tail(),
-        );
+        // A process that exits (a bad configuration, a port in use) fails at once, not after
+        // the whole timeout.
+        let timeout = Duration::from_secs(60);
+        let deadline = Instant::now() + timeout;
+        while http_get(&self.metrics_addr, "/healthz").is_none() {
+            if !self.alive() {
+                panic!(
+                    "the {} agent exited before /healthz answered\n{}",
+                    self.role,
+                    self.log_tail()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for the {} agent's /healthz to answer\n{}",
+                    self.role,
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then wait.
@@ -101,6 +153,13 @@ impl Agent {
         self.spawn();
     }
 
+    /// Stops, rewrites the configuration, starts again.
+    pub fn restart_with(&mut self, config_text: &str) {
+        self.stop();
+        std::fs::write(&self.config, config_text).expect("write config");
+        self.spawn();
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
@@ -110,6 +169,14 @@ impl Agent {
         self.child
             .as_mut()
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// Peak resident set size (VmHWM) in bytes.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
     }
 
     /// The Prometheus text.

@@ -30,6 +30,8 @@ use serde::Deserialize;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
+use crate::internal_events::api::{ApiRequestServed, PathTraversalRefused, RequestFailed, TokenRefused};
+use crate::internal_events::InternalEvent;
 use crate::protocol::{self, ApiError, BatchEntry, RepoHead, ReposPage, TrashList, TrashedHead};
 
 /// What the handlers share.
@@ -106,13 +108,13 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "object API request failed");
+    RequestFailed { error: &e }.emit();
     error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
 async fn not_found(req: Request) -> Response {
     if req.uri().path().split('/').any(|seg| seg == ".." || seg == ".") {
-        tracing::warn!(path = %req.uri().path(), "refused a path-traversal request");
+        PathTraversalRefused { path: req.uri().path() }.emit();
         return error(StatusCode::BAD_REQUEST, "path traversal is not allowed");
     }
     error(StatusCode::NOT_FOUND, "no such endpoint")
@@ -126,7 +128,7 @@ async fn authenticate(State(state): State<ApiState>, headers: HeaderMap, req: Re
         .unwrap_or("");
     let digest: [u8; 20] = Sha1::digest(presented.as_bytes()).into();
     if presented.is_empty() || !bool::from(digest.ct_eq(&state.token_digest)) {
-        tracing::warn!(path = %req.uri().path(), "refused a request with a missing or wrong sync_token");
+        TokenRefused { path: req.uri().path() }.emit();
         return error(
             StatusCode::UNAUTHORIZED,
             "missing or wrong sync_token: send `Authorization: Bearer <sync_token>` with the token both sides share",
@@ -143,16 +145,19 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_string());
     let started = Instant::now();
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
     let bytes = response
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    metrics::counter!("seaf_primary_api_requests_total", "route" => route.clone(), "status" => status).increment(1);
-    metrics::counter!("seaf_primary_api_response_bytes_total", "route" => route.clone()).increment(bytes);
-    metrics::histogram!("seaf_primary_api_request_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    ApiRequestServed {
+        route,
+        status: response.status().as_u16(),
+        bytes,
+        took: started.elapsed(),
+    }
+    .emit();
     response
 }
 

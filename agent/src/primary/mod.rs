@@ -24,6 +24,8 @@ use crate::telemetry::{self, Health};
 use reconcile::{Intent, Reconciler, Target};
 use state::PublishedState;
 
+use crate::internal_events::{primary as events, InternalEvent};
+
 /// Most events awaiting the broker's acknowledgement. Beyond this, changes wait in the
 /// `Branch` table itself and are sent as room frees up.
 const MAX_IN_FLIGHT: usize = 20_000;
@@ -117,7 +119,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                     Ok(rows) => {
                         health.ok("database");
                         let heads: HashMap<RepoId, ObjectId> = rows.into_iter().collect();
-                        metrics::gauge!("seaf_primary_libraries").set(heads.len() as f64);
+                        events::LibrariesListed { count: heads.len() }.emit();
                         let intents = reconciler.plan(&heads);
                         for intent in intents {
                             let source = if first_poll || intent.first_seen { DetectionSource::Snapshot } else { DetectionSource::Poll };
@@ -130,11 +132,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
                     }
                     Err(e) => {
                         health.failed("database", &e);
-                        tracing::warn!(error = %e, "cannot read Seafile's Branch table; retrying");
+                        events::BranchReadFailed { error: &e }.emit();
                     }
                 }
-                metrics::histogram!("seaf_primary_poll_seconds").record(started.elapsed().as_secs_f64());
-                metrics::gauge!("seaf_primary_events_in_flight").set(reconciler.in_flight() as f64);
+                events::BranchPolled { took: started.elapsed(), in_flight: reconciler.in_flight() }.emit();
             }
             Some(d) = deliveries.recv() => {
                 match d.result {
@@ -206,14 +207,20 @@ fn spawn_publish(
         let result = producer.publish(&event).await;
         let result = match result {
             Ok(_) => {
-                metrics::counter!("seaf_primary_events_published_total", "kind" => event.kind.symbol()).increment(1);
-                metrics::histogram!("seaf_primary_publish_seconds").record(started.elapsed().as_secs_f64());
-                tracing::debug!(repo = %intent.repo, kind = %event.kind, "published");
+                events::EventPublished {
+                    repo: intent.repo,
+                    kind: event.kind,
+                    took: started.elapsed(),
+                }
+                .emit();
                 Ok(())
             }
             Err(e) => {
-                metrics::counter!("seaf_primary_publish_errors_total").increment(1);
-                tracing::warn!(repo = %intent.repo, error = %e, "event not published; it is sent again once the broker answers");
+                events::PublishFailed {
+                    repo: intent.repo,
+                    error: &e,
+                }
+                .emit();
                 Err(e.to_string())
             }
         };
@@ -236,7 +243,10 @@ fn record_detection_latency(store: &ObjectStore, intent: &Intent) {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    metrics::histogram!("seaf_primary_detection_seconds").record((now - commit.ctime as f64).max(0.0));
+    events::ChangeDetected {
+        seconds_since_commit: now - commit.ctime as f64,
+    }
+    .emit();
 }
 
 /// Creates the topic, retrying while the broker is away (the primary never exits for that).

@@ -1,0 +1,185 @@
+//! Every metric the agent exports, in one place: its name, kind, help text and label names.
+//!
+//! The events use these name constants (no metric name is written anywhere else), the recorder
+//! describes every entry (the `# HELP` lines of `/metrics`) and gives every histogram its
+//! buckets, and `tests/deploy.rs` checks the alert rules, the dashboard and `docs/metrics.md`
+//! against [`METRICS`]. Dashboards and alerts select on these names and labels: renaming one
+//! breaks them.
+
+/// How a metric is exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    /// Exported as a Prometheus histogram (`_bucket{le}`, `_sum`, `_count`).
+    Histogram,
+}
+
+impl MetricKind {
+    /// The Prometheus type name (`# TYPE` lines, the tables of docs/metrics.md).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One exported metric.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub kind: MetricKind,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// The label names every sample carries.
+    pub labels: &'static [&'static str],
+}
+
+// The primary.
+pub const PRIMARY_EVENTS_PUBLISHED: &str = "seaf_primary_events_published_total";
+pub const PRIMARY_PUBLISH_ERRORS: &str = "seaf_primary_publish_errors_total";
+pub const PRIMARY_EVENTS_IN_FLIGHT: &str = "seaf_primary_events_in_flight";
+pub const PRIMARY_LIBRARIES: &str = "seaf_primary_libraries";
+pub const PRIMARY_POLL_SECONDS: &str = "seaf_primary_poll_seconds";
+pub const PRIMARY_DETECTION_SECONDS: &str = "seaf_primary_detection_seconds";
+pub const PRIMARY_PUBLISH_SECONDS: &str = "seaf_primary_publish_seconds";
+pub const PRIMARY_API_REQUESTS: &str = "seaf_primary_api_requests_total";
+pub const PRIMARY_API_RESPONSE_BYTES: &str = "seaf_primary_api_response_bytes_total";
+pub const PRIMARY_API_REQUEST_SECONDS: &str = "seaf_primary_api_request_seconds";
+
+// The backup.
+pub const BACKUP_CONSUMER_LAG: &str = "seaf_backup_consumer_lag";
+pub const BACKUP_SECONDS_BEHIND_PRIMARY: &str = "seaf_backup_seconds_behind_primary";
+pub const BACKUP_REPOS: &str = "seaf_backup_repos";
+pub const BACKUP_EVENTS: &str = "seaf_backup_events_total";
+pub const BACKUP_OBJECTS_FETCHED: &str = "seaf_backup_objects_fetched_total";
+pub const BACKUP_BYTES_FETCHED: &str = "seaf_backup_bytes_fetched_total";
+pub const BACKUP_REPO_SYNC_SECONDS: &str = "seaf_backup_repo_sync_seconds";
+pub const BACKUP_FULL_SCAN_SECONDS: &str = "seaf_backup_full_scan_seconds";
+
+const fn def(name: &'static str, kind: MetricKind, labels: &'static [&'static str], help: &'static str) -> MetricDef {
+    MetricDef {
+        name,
+        kind,
+        help,
+        labels,
+    }
+}
+
+use MetricKind::{Counter, Gauge, Histogram};
+
+/// Every metric the agent exports.
+pub const METRICS: &[MetricDef] = &[
+    def(
+        PRIMARY_EVENTS_PUBLISHED,
+        Counter,
+        &["kind"],
+        "Events the broker acknowledged, by kind (UPDATE, DELETE).",
+    ),
+    def(
+        PRIMARY_PUBLISH_ERRORS,
+        Counter,
+        &[],
+        "Events the broker did not acknowledge (re-detected and sent again).",
+    ),
+    def(
+        PRIMARY_EVENTS_IN_FLIGHT,
+        Gauge,
+        &[],
+        "Events awaiting the broker's acknowledgement.",
+    ),
+    def(PRIMARY_LIBRARIES, Gauge, &[], "Libraries in Seafile's Branch table."),
+    def(
+        PRIMARY_POLL_SECONDS,
+        Histogram,
+        &[],
+        "One comparison of the Branch table.",
+    ),
+    def(
+        PRIMARY_DETECTION_SECONDS,
+        Histogram,
+        &[],
+        "Commit time (ctime) to detection.",
+    ),
+    def(
+        PRIMARY_PUBLISH_SECONDS,
+        Histogram,
+        &[],
+        "Detection to the broker's acknowledgement.",
+    ),
+    def(
+        PRIMARY_API_REQUESTS,
+        Counter,
+        &["route", "status"],
+        "Object API requests, by route and HTTP status.",
+    ),
+    def(
+        PRIMARY_API_RESPONSE_BYTES,
+        Counter,
+        &["route"],
+        "Object API response bytes sent, by route.",
+    ),
+    def(
+        PRIMARY_API_REQUEST_SECONDS,
+        Histogram,
+        &["route"],
+        "Object API request latency, by route.",
+    ),
+    def(
+        BACKUP_CONSUMER_LAG,
+        Gauge,
+        &["topic", "partition"],
+        "Messages behind the end of the partition (librdkafka statistics).",
+    ),
+    def(
+        BACKUP_SECONDS_BEHIND_PRIMARY,
+        Gauge,
+        &[],
+        "Now minus the detection time of the last event read.",
+    ),
+    def(BACKUP_REPOS, Gauge, &["state"], "Libraries per sync state."),
+    def(
+        BACKUP_EVENTS,
+        Counter,
+        &["result"],
+        "What events came to: read by the consumer, or handled by a worker.",
+    ),
+    def(
+        BACKUP_OBJECTS_FETCHED,
+        Counter,
+        &["kind"],
+        "Objects fetched, verified and written, by kind (commit, fs, block).",
+    ),
+    def(
+        BACKUP_BYTES_FETCHED,
+        Counter,
+        &[],
+        "Bytes of the objects fetched, verified and written.",
+    ),
+    def(
+        BACKUP_REPO_SYNC_SECONDS,
+        Histogram,
+        &[],
+        "One library's sync, event to consistent (the RPO).",
+    ),
+    def(BACKUP_FULL_SCAN_SECONDS, Gauge, &[], "Duration of the last full scan."),
+];
+
+/// The catalogue entry of `name`.
+pub fn metric(name: &str) -> Option<&'static MetricDef> {
+    METRICS.iter().find(|m| m.name == name)
+}
+
+/// Describes every metric to the installed recorder, so `/metrics` has a `# HELP` line for each
+/// (once it has a sample).
+pub fn describe_all() {
+    for m in METRICS {
+        match m.kind {
+            MetricKind::Counter => metrics::describe_counter!(m.name, m.help),
+            MetricKind::Gauge => metrics::describe_gauge!(m.name, m.help),
+            MetricKind::Histogram => metrics::describe_histogram!(m.name, m.help),
+        }
+    }
+}

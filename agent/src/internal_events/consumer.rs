@@ -1,0 +1,97 @@
+//! What the backup's consumer reads from the topic.
+//!
+//! All of `seaf_backup_events_total` but the workers' results (see [`super::backup`]).
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use super::catalogue::*;
+use super::{limit, InternalEvent};
+use crate::log_limit::SharedLogLimit;
+
+/// Events of libraries read and recorded as waiting, `count` of them (one batch).
+pub struct EventsQueued {
+    pub count: u64,
+}
+
+impl InternalEvent for EventsQueued {
+    fn emit(self) {
+        metrics::counter!(BACKUP_EVENTS, "result" => "queued").increment(self.count);
+    }
+}
+
+/// A heartbeat (or an event naming no library) was read: the primary is alive and publishing.
+pub struct HeartbeatReceived;
+
+impl InternalEvent for HeartbeatReceived {
+    fn emit(self) {
+        metrics::counter!(BACKUP_EVENTS, "result" => "heartbeat").increment(1);
+    }
+}
+
+/// A message that is no `RepoUpdate` was skipped. The line says where it is, for
+/// `kafka-console-consumer`; a writer of foreign messages can produce thousands, so it is
+/// rate-limited, and the full scan still covers every library.
+pub struct UndecodableMessage<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for UndecodableMessage<'_> {
+    fn emit(self) {
+        metrics::counter!(BACKUP_EVENTS, "result" => "undecodable").increment(1);
+        static LOG: SharedLogLimit = limit();
+        if let Some(unlogged) = LOG.admit() {
+            tracing::warn!(
+                partition = self.partition, offset = self.offset, error = %self.error, unlogged,
+                "skipping an undecodable message"
+            );
+        }
+    }
+}
+
+/// How long ago the newest event read was detected on the primary (heartbeats keep it fresh
+/// while nothing changes).
+pub struct SecondsBehindPrimary {
+    pub behind: Duration,
+}
+
+impl InternalEvent for SecondsBehindPrimary {
+    fn emit(self) {
+        metrics::gauge!(BACKUP_SECONDS_BEHIND_PRIMARY).set(self.behind.as_secs_f64());
+    }
+}
+
+/// librdkafka's lag of one partition: messages after the committed offset.
+pub struct ConsumerLag<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub lag: i64,
+}
+
+impl InternalEvent for ConsumerLag<'_> {
+    fn emit(self) {
+        metrics::gauge!(
+            BACKUP_CONSUMER_LAG,
+            "topic" => self.topic.to_string(),
+            "partition" => self.partition.to_string()
+        )
+        .set(self.lag as f64);
+    }
+}
+
+/// The consumer reported an error. librdkafka reconnects by itself and queues one error per
+/// failed attempt: hundreds during an outage of a few minutes, hence the limit.
+pub struct BrokerError<'a> {
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for BrokerError<'_> {
+    fn emit(self) {
+        static LOG: SharedLogLimit = limit();
+        if let Some(unlogged) = LOG.admit() {
+            tracing::warn!(error = %self.error, unlogged, "consumer error (librdkafka keeps reconnecting)");
+        }
+    }
+}
