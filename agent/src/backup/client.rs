@@ -116,7 +116,10 @@ impl PrimaryClient {
             .await
             .map_err(|e| protocol(format!("unreadable metadata of {repo}: {e}")))?;
         if record.repo_id != *repo {
-            return Err(protocol(format!("it sent the metadata of {} when asked for {repo}", record.repo_id)));
+            return Err(protocol(format!(
+                "it sent the metadata of {} when asked for {repo}",
+                record.repo_id
+            )));
         }
         Ok(Some(record))
     }

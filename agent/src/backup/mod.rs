@@ -45,6 +45,8 @@ pub use library::{Backup, SyncOutcome};
 use queue::{Queue, SyncState};
 
 use crate::config::Config;
+use crate::internal_events::backup::ReposInState;
+use crate::internal_events::InternalEvent;
 use crate::telemetry::{self, Health};
 
 /// How long the tasks get to end after a stop before the leases are handed back anyway.
@@ -115,7 +117,11 @@ async fn state_gauges(queue: Queue, cancel: CancellationToken) {
         if let Ok(counts) = queue.counts().await {
             for state in SyncState::ALL {
                 let n = counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n);
-                metrics::gauge!("seaf_backup_repos", "state" => state.as_str()).set(n as f64);
+                ReposInState {
+                    state: state.as_str(),
+                    count: n,
+                }
+                .emit();
             }
         }
         tokio::select! {

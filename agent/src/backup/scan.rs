@@ -14,6 +14,8 @@ use super::error::SyncError;
 use super::library::Backup;
 use super::queue::SyncState;
 use super::trash;
+use crate::internal_events::backup::FullScanDone;
+use crate::internal_events::InternalEvent;
 use crate::telemetry::Health;
 
 /// Local heads read per query.
@@ -48,8 +50,12 @@ impl Backup {
         let mut seen = HashSet::new();
         differ.retain(|repo| seen.insert(*repo));
         self.queue.mark_waiting(&differ).await?;
-        metrics::gauge!("seaf_backup_full_scan_seconds").set(started.elapsed().as_secs_f64());
-        tracing::info!(libraries = primary.len(), marked = differ.len(), took = ?started.elapsed(), "full scan done");
+        FullScanDone {
+            libraries: primary.len(),
+            marked: differ.len(),
+            took: started.elapsed(),
+        }
+        .emit();
         Ok(differ.len())
     }
 

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::error::{Disposition, SyncError};
 use super::library::{Backup, SyncOutcome};
 use super::replicate::SyncOptions;
+use crate::internal_events::backup::{SyncDiscarded, SyncFailed, SyncFinished, SyncRetried, Synced};
+use crate::internal_events::InternalEvent;
 use crate::telemetry::Health;
 
 const PAUSE_MIN: Duration = Duration::from_secs(1);
@@ -150,41 +152,37 @@ async fn sync_one(backup: Backup, repo: RepoId, health: Health, cancel: Cancella
 }
 
 fn record_outcome(repo: &RepoId, result: &Result<SyncOutcome, SyncError>, took: Duration, health: &Health) {
-    let label = match result {
-        Ok(SyncOutcome::NoOp) => "no_op",
-        Ok(SyncOutcome::Applied { head, report, old_head }) => {
-            tracing::info!(%repo, %head, objects = report.objects(), bytes = report.bytes, old_head = ?old_head, "synced");
-            "applied"
-        }
-        Ok(SyncOutcome::Trashed { head, report }) => {
-            tracing::info!(%repo, %head, objects = report.objects(), "moved to the trash");
-            "trashed"
-        }
-        Ok(SyncOutcome::Deleted) => "deleted",
+    let repo = *repo;
+    let outcome = match result {
         Ok(SyncOutcome::Busy) => return,
-        Err(e) => match e.disposition() {
-            Disposition::WaitForPrimary | Disposition::Retry => {
-                if e.disposition() == Disposition::WaitForPrimary {
-                    health.failed("primary", e);
-                }
-                tracing::info!(%repo, error = %e, "sync interrupted; the library stays waiting and is retried");
-                "retried"
-            }
-            Disposition::Discard => {
-                tracing::warn!(%repo, error = %e, "sync discarded");
-                "discarded"
-            }
-            Disposition::Fail => {
-                tracing::warn!(%repo, error = %e, "sync failed");
-                "failed"
-            }
+        Ok(SyncOutcome::NoOp) => Synced::NoOp,
+        Ok(SyncOutcome::Applied { head, report, old_head }) => Synced::Applied {
+            head: *head,
+            old_head: *old_head,
+            objects: report.objects(),
+            bytes: report.bytes,
         },
+        Ok(SyncOutcome::Trashed { head, report }) => Synced::Trashed {
+            head: *head,
+            objects: report.objects(),
+            bytes: report.bytes,
+        },
+        Ok(SyncOutcome::Deleted) => Synced::Deleted,
+        Err(error) => {
+            match error.disposition() {
+                Disposition::WaitForPrimary => {
+                    health.failed("primary", error);
+                    SyncRetried { repo, error }.emit();
+                }
+                Disposition::Retry => SyncRetried { repo, error }.emit(),
+                Disposition::Discard => SyncDiscarded { repo, error }.emit(),
+                Disposition::Fail => SyncFailed { repo, error }.emit(),
+            }
+            return;
+        }
     };
-    if result.is_ok() {
-        health.ok("primary");
-        metrics::histogram!("seaf_backup_repo_sync_seconds").record(took.as_secs_f64());
-    }
-    metrics::counter!("seaf_backup_events_total", "result" => label).increment(1);
+    health.ok("primary");
+    SyncFinished { repo, outcome, took }.emit();
 }
 
 #[cfg(test)]

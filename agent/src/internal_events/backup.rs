@@ -1,6 +1,7 @@
 //! The backup's workers and its periodic jobs: library syncs, full scans, library states.
 //!
-//! A sync ends in exactly one of [`SyncFinished`], [`SyncRetried`] or [`SyncFailed`] (a sync
+//! A sync ends in exactly one of [`SyncFinished`], [`SyncRetried`], [`SyncFailed`] or
+//! [`SyncDiscarded`] (a sync
 //! that found the library leased elsewhere emits nothing); each counts one
 //! `seaf_backup_events_total{result}`.
 
@@ -104,6 +105,20 @@ impl InternalEvent for SyncFailed<'_> {
     fn emit(self) {
         metrics::counter!(BACKUP_EVENTS, "result" => "failed").increment(1);
         tracing::warn!(repo = %self.repo, error = %format_args!("{:#}", self.error), "sync failed");
+    }
+}
+
+/// A sync's result was discarded: another worker took the library's lease meanwhile (this one
+/// was paused or slow past it), and that worker's sync counts.
+pub struct SyncDiscarded<'a> {
+    pub repo: RepoId,
+    pub error: &'a dyn Display,
+}
+
+impl InternalEvent for SyncDiscarded<'_> {
+    fn emit(self) {
+        metrics::counter!(BACKUP_EVENTS, "result" => "discarded").increment(1);
+        tracing::warn!(repo = %self.repo, error = %self.error, "sync discarded");
     }
 }
 

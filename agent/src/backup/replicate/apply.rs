@@ -5,6 +5,9 @@
 
 use seaf_seafile::{NewObject, ObjectKind, ObjectStore, RepoStores, StoreError};
 
+use crate::internal_events::store::ObjectsWritten;
+use crate::internal_events::InternalEvent;
+
 use super::fetch::{fetch_verified, Wanted, BATCH};
 use super::plan::{Level, Plan};
 use super::remote::Remote;
@@ -88,7 +91,11 @@ fn write_level(
     store.write_batch(&batch)?;
     let bytes: u64 = objects.iter().map(|(_, d)| d.len() as u64).sum();
     report.wrote(kind, objects.len(), bytes);
-    metrics::counter!("seaf_backup_objects_fetched_total", "kind" => kind.name()).increment(objects.len() as u64);
-    metrics::counter!("seaf_backup_bytes_fetched_total").increment(bytes);
+    ObjectsWritten {
+        kind,
+        count: objects.len() as u64,
+        bytes,
+    }
+    .emit();
     Ok(())
 }
