@@ -11,7 +11,7 @@ use seaf_seafile::{Commit, DbError, LibraryRows, ObjectId, ObjectKind, RepoId, R
 use super::error::SyncError;
 use super::library::{Backup, SyncOutcome};
 use super::queue::{Finish, FinishRecord, Lease};
-use super::replicate::{replicate, Progress, SyncOptions, SyncReport};
+use super::replicate::{disk, replicate, Progress, SyncOptions, SyncReport};
 
 /// Attempts of the head's transaction when the database reports a deadlock or is busy.
 const HEAD_ATTEMPTS: u32 = 8;
@@ -31,7 +31,10 @@ impl Backup {
         let stores = RepoStores::new(repo, rows.origin()?);
         let writes = self.plan_rows(rows).await?;
         let local_head = self.db.head(&repo).await?;
-        let present = local_head == Some(head) && self.store.exists(ObjectKind::Commit, &repo, &head)?;
+        let present = local_head == Some(head) && {
+            let store = self.store.clone();
+            disk::blocking(move || store.exists(ObjectKind::Commit, &repo, &head)).await?
+        };
         if present && !library_rows::differs(&writes, &self.db.current_rows(&repo, &writes).await?) {
             lease.finish(Finish::Synced, &FinishRecord::default()).await?;
             return Ok(SyncOutcome::NoOp);
@@ -45,7 +48,7 @@ impl Backup {
         // A head that does not descend from the old one: the primary ran seaf-fsck (or reset).
         // History is kept; the old head is recorded.
         let old_head = match local_head {
-            Some(old) if old != head && !self.is_ancestor(&repo, &old, &head) => {
+            Some(old) if old != head && !self.is_ancestor(repo, old, head).await? => {
                 tracing::warn!(%repo, %old, new = %head, "the primary moved the head backwards or elsewhere; keeping all history");
                 Some(old)
             }
@@ -144,23 +147,27 @@ impl Backup {
     }
 
     /// Whether `ancestor` is in the local history of `head` (both present, by the invariant).
-    fn is_ancestor(&self, repo: &RepoId, ancestor: &ObjectId, head: &ObjectId) -> bool {
-        let mut seen = HashSet::new();
-        let mut stack = vec![*head];
-        while let Some(id) = stack.pop() {
-            if id == *ancestor {
-                return true;
+    async fn is_ancestor(&self, repo: RepoId, ancestor: ObjectId, head: ObjectId) -> Result<bool, SyncError> {
+        let store = self.store.clone();
+        let found = disk::blocking(move || {
+            let mut seen = HashSet::new();
+            let mut stack = vec![head];
+            while let Some(id) = stack.pop() {
+                if id == ancestor {
+                    return Ok(true);
+                }
+                if !seen.insert(id) {
+                    continue;
+                }
+                let Ok(bytes) = store.read(ObjectKind::Commit, &repo, &id) else {
+                    continue;
+                };
+                if let Ok(c) = Commit::parse(&bytes) {
+                    stack.extend(c.parents());
+                }
             }
-            if !seen.insert(id) {
-                continue;
-            }
-            let Ok(bytes) = self.store.read(ObjectKind::Commit, repo, &id) else {
-                continue;
-            };
-            if let Ok(c) = Commit::parse(&bytes) {
-                stack.extend(c.parents());
-            }
-        }
-        false
+            Ok(false)
+        });
+        Ok(found.await?)
     }
 }

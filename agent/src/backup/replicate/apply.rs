@@ -3,11 +3,12 @@
 //! everything it points at is already on disk. Blocks are fetched here, in batches of at most
 //! [`BLOCK_BATCH_BYTES`], because they are the bulk of the data.
 
-use seaf_seafile::{NewObject, ObjectKind, ObjectStore, RepoStores, StoreError};
+use seaf_seafile::{ObjectKind, ObjectStore, RepoStores, StoreError};
 
 use crate::internal_events::store::ObjectsWritten;
 use crate::internal_events::InternalEvent;
 
+use super::disk;
 use super::fetch::{fetch_verified, Wanted, BATCH};
 use super::plan::{Level, Plan};
 use super::remote::Remote;
@@ -28,12 +29,12 @@ pub async fn apply<R: Remote>(
     progress: Progress<'_>,
 ) -> Result<(), ReplicateError> {
     write_blocks(remote, store, stores, &plan.blocks, options, report, progress).await?;
-    for level in &plan.fs_levels {
-        write_level(store, ObjectKind::Fs, stores, level, report)?;
+    for level in plan.fs_levels {
+        write_level(store, ObjectKind::Fs, stores, level, report).await?;
     }
     progress("fs", report.fs_objects);
-    for level in &plan.commit_levels {
-        write_level(store, ObjectKind::Commit, stores, level, report)?;
+    for level in plan.commit_levels {
+        write_level(store, ObjectKind::Commit, stores, level, report).await?;
     }
     progress("commits", report.commits);
     Ok(())
@@ -55,45 +56,34 @@ async fn write_blocks<R: Remote>(
             pending_bytes += v.bytes.len();
             pending.push((v.id, v.bytes));
             if pending_bytes >= BLOCK_BATCH_BYTES {
-                write_level(store, ObjectKind::Block, stores, &pending, report)?;
-                pending.clear();
+                write_level(store, ObjectKind::Block, stores, std::mem::take(&mut pending), report).await?;
                 pending_bytes = 0;
                 progress("blocks", report.blocks);
             }
         }
     }
-    write_level(store, ObjectKind::Block, stores, &pending, report)?;
+    write_level(store, ObjectKind::Block, stores, pending, report).await?;
     progress("blocks", report.blocks);
     Ok(())
 }
 
 /// One durable batch of objects of one kind.
-fn write_level(
+async fn write_level(
     store: &ObjectStore,
     kind: ObjectKind,
     stores: RepoStores,
-    objects: &[(seaf_seafile::ObjectId, Vec<u8>)],
+    objects: Level,
     report: &mut SyncReport,
 ) -> Result<(), StoreError> {
     if objects.is_empty() {
         return Ok(());
     }
-    let store_id = stores.store_for(kind);
-    let batch: Vec<NewObject> = objects
-        .iter()
-        .map(|(id, data)| NewObject {
-            kind,
-            store: store_id,
-            id: *id,
-            data,
-        })
-        .collect();
-    store.write_batch(&batch)?;
-    let bytes: u64 = objects.iter().map(|(_, d)| d.len() as u64).sum();
-    report.wrote(kind, objects.len(), bytes);
+    let (count, bytes) = (objects.len(), objects.iter().map(|(_, d)| d.len() as u64).sum());
+    disk::write_batch(store, kind, stores.store_for(kind), objects).await?;
+    report.wrote(kind, count, bytes);
     ObjectsWritten {
         kind,
-        count: objects.len() as u64,
+        count: count as u64,
         bytes,
     }
     .emit();

@@ -13,6 +13,7 @@
 //! and the primary is reached only through [`Remote`]: nothing here knows about HTTP.
 
 pub mod apply;
+pub mod disk;
 pub mod fetch;
 pub mod order;
 pub mod plan;

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use seaf_seafile::{FsObject, ObjectId, ObjectKind, ObjectStore, RepoStores};
 
+use super::disk;
 use super::fetch::{fetch_verified, Parsed, Wanted};
 use super::order::{levels, Cycle};
 use super::remote::Remote;
@@ -43,12 +44,7 @@ pub async fn plan<R: Remote>(
 ) -> Result<Plan, ReplicateError> {
     let (commits, roots) = walk_commits(remote, store, stores, head, options, report, progress).await?;
     let (fs, files_blocks) = walk_trees(remote, store, stores, roots, options, report, progress).await?;
-    let mut blocks = Vec::new();
-    for wanted in files_blocks {
-        if !store.exists(ObjectKind::Block, &stores.objects, &wanted.id)? {
-            blocks.push(wanted);
-        }
-    }
+    let blocks = disk::missing(store, ObjectKind::Block, stores.objects, files_blocks).await?;
     let fs_levels = in_levels(fs).map_err(|Cycle(id)| ReplicateError::Corrupt {
         kind: ObjectKind::Fs,
         id,
@@ -78,12 +74,9 @@ async fn walk_commits<R: Remote>(
     let mut seen = HashSet::new();
     let mut frontier = vec![head];
     while !frontier.is_empty() {
-        let mut wanted = Vec::new();
-        for id in frontier.drain(..) {
-            if seen.insert(id) && !store.exists(ObjectKind::Commit, &stores.repo, &id)? {
-                wanted.push(Wanted { id, path: None });
-            }
-        }
+        let unseen = frontier.drain(..).filter(|id| seen.insert(*id));
+        let unseen: Vec<Wanted> = unseen.map(|id| Wanted { id, path: None }).collect();
+        let wanted = disk::missing(store, ObjectKind::Commit, stores.repo, unseen).await?;
         for v in fetch_verified(remote, ObjectKind::Commit, &wanted, options, report).await? {
             let Parsed::Commit(commit) = v.object else { continue };
             let deps: Vec<ObjectId> = commit.parents().collect();
@@ -118,12 +111,11 @@ async fn walk_trees<R: Remote>(
         })
         .collect();
     while !level.is_empty() {
-        let mut wanted = Vec::new();
-        for w in level.drain(..) {
-            if !w.id.is_zero() && seen.insert(w.id) && !store.exists(ObjectKind::Fs, &stores.objects, &w.id)? {
-                wanted.push(w);
-            }
-        }
+        let unseen: Vec<Wanted> = level
+            .drain(..)
+            .filter(|w| !w.id.is_zero() && seen.insert(w.id))
+            .collect();
+        let wanted = disk::missing(store, ObjectKind::Fs, stores.objects, unseen).await?;
         for v in fetch_verified(remote, ObjectKind::Fs, &wanted, options, report).await? {
             let Parsed::Fs(object) = v.object else { continue };
             let here = v.path.unwrap_or_default();
