@@ -205,3 +205,32 @@ fn a_worker_that_lost_its_lease_cannot_move_the_head() {
     let (code, out) = site.verify_backup();
     assert_eq!(code, 0, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_library_list_that_never_advances_stops_the_scan_with_a_protocol_error() {
+    let page = format!("{{\"repos\": [], \"next\": \"{REPO}\"}}");
+    let primary = FakePrimary::start(move |_, path| match path {
+        p if p.starts_with("/api/v1/repos?") => (200, page.clone().into_bytes()),
+        _ => (200, b"{\"repos\": []}".to_vec()),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let Some((backup, _db)) = backup_of(primary.url(), DbKind::Sqlite, dir.path()).await else {
+        return;
+    };
+    let scan = tokio::time::timeout(Duration::from_secs(30), backup.full_scan()).await;
+    let err = scan.expect("the scan must not loop").expect_err("the scan must fail");
+    assert!(err.to_string().contains("does not advance"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_past_its_limit_is_refused_before_it_is_held() {
+    let huge: Arc<Vec<u8>> = Arc::new(vec![b' '; 65 << 20]);
+    let primary = FakePrimary::start(move |_, _| (200, huge.to_vec()));
+    let dir = tempfile::tempdir().unwrap();
+    let Some((backup, _db)) = backup_of(primary.url(), DbKind::Sqlite, dir.path()).await else {
+        return;
+    };
+    let (err, state, _) = sync_once(&backup).await;
+    assert!(err.to_string().contains("over the limit"), "{err}");
+    assert_eq!(state, SyncState::Failed);
+}

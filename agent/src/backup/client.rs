@@ -12,6 +12,14 @@ use seaf_seafile::ObjectKind;
 use super::replicate::{Fetched, Remote, RemoteError};
 use crate::protocol::{self, BatchEntry, LibraryRowsBody, RepoMetadata, ReposPage, TrashList};
 
+/// The most a JSON answer (a page of heads, a library's rows, the trash) may hold.
+const MAX_JSON_ANSWER: usize = 64 << 20;
+/// The most an object answer (a batch, one block) may hold: a batch stops adding objects past
+/// 16 MiB but its first may be larger, and Seafile's blocks are 8 MiB by default.
+const MAX_OBJECT_ANSWER: usize = 256 << 20;
+/// What is read of an error's body (the message is cut to 300 characters anyway).
+const MAX_ERROR_BODY: usize = 4 << 10;
+
 /// A connection to one primary.
 #[derive(Clone)]
 pub struct PrimaryClient {
@@ -63,8 +71,8 @@ impl PrimaryClient {
                 }
             }
             _ => {
-                let body = resp.text().await.unwrap_or_default();
-                let body: String = body.chars().take(300).collect();
+                let body = read_limited(resp, MAX_ERROR_BODY).await.unwrap_or_default();
+                let body: String = String::from_utf8_lossy(&body).chars().take(300).collect();
                 if status.is_server_error() {
                     RemoteError::Server {
                         url,
@@ -87,9 +95,7 @@ impl PrimaryClient {
         }
         let req = self.http.get(url).bearer_auth(&self.token);
         let resp = self.check(req.send().await.map_err(|e| self.unreachable(e))?).await?;
-        resp.json()
-            .await
-            .map_err(|e| protocol(format!("unreadable library list: {e}")))
+        json(resp, "library list").await
     }
 
     /// Every library head, page by page.
@@ -100,6 +106,13 @@ impl PrimaryClient {
             let page = self.heads_page(after.as_ref(), protocol::MAX_PAGE).await?;
             out.extend(page.repos.iter().map(|r| (r.repo_id, r.head)));
             match page.next {
+                // A cursor must move forwards, or a broken primary keeps the scan going forever.
+                Some(n) if after.is_some_and(|a| n <= a) => {
+                    return Err(protocol(format!(
+                        "its library list does not advance (next {n} after {})",
+                        after.unwrap()
+                    )))
+                }
                 Some(n) => after = Some(n),
                 None => return Ok(out),
             }
@@ -111,10 +124,7 @@ impl PrimaryClient {
         let Some(resp) = self.get_found(&format!("/repos/{repo}")).await? else {
             return Ok(None);
         };
-        let record: RepoMetadata = resp
-            .json()
-            .await
-            .map_err(|e| protocol(format!("unreadable metadata of {repo}: {e}")))?;
+        let record: RepoMetadata = json(resp, "library metadata").await?;
         if record.repo_id != *repo {
             return Err(protocol(format!(
                 "it sent the metadata of {} when asked for {repo}",
@@ -129,10 +139,7 @@ impl PrimaryClient {
     /// all when it does not have the library.
     pub async fn library_rows(&self, repo: &RepoId) -> Result<LibraryRows, RemoteError> {
         if let Some(resp) = self.get_found(&format!("/repos/{repo}/rows")).await? {
-            let rows: LibraryRowsBody = resp
-                .json()
-                .await
-                .map_err(|e| protocol(format!("unreadable rows of {repo}: {e}")))?;
+            let rows: LibraryRowsBody = json(resp, "library rows").await?;
             if rows.repo_id != *repo {
                 return Err(protocol(format!(
                     "it sent the rows of {} when asked for {repo}",
@@ -152,9 +159,7 @@ impl PrimaryClient {
         let Some(resp) = self.get_found("/trash").await? else {
             return Ok(TrashList { repos: Vec::new() });
         };
-        resp.json()
-            .await
-            .map_err(|e| protocol(format!("unreadable trash list: {e}")))
+        json(resp, "trash list").await
     }
 
     /// The objects of one library.
@@ -178,7 +183,7 @@ impl PrimaryClient {
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
-        let bytes = self.check(resp).await?.bytes().await.map_err(|e| self.unreachable(e))?;
+        let bytes = read_limited(self.check(resp).await?, MAX_OBJECT_ANSWER).await?;
         let entries = protocol::decode_batch(&bytes).map_err(|e| protocol(e.to_string()))?;
         let (mut found, mut deferred) = (Vec::with_capacity(entries.len()), Vec::new());
         for (id, entry) in entries {
@@ -221,7 +226,7 @@ impl PrimaryClient {
         let Some(resp) = self.get_found(&format!("/repos/{repo}/blocks/{id}")).await? else {
             return Ok(None);
         };
-        Ok(Some(resp.bytes().await.map_err(|e| self.unreachable(e))?.to_vec()))
+        Ok(Some(read_limited(resp, MAX_OBJECT_ANSWER).await?))
     }
 
     /// GET `path` (under `/api/v1`): the successful response, or `None` on 404.
@@ -250,6 +255,39 @@ impl Remote for LibraryRemote<'_> {
     async fn fetch(&self, kind: ObjectKind, ids: &[ObjectId]) -> Result<Vec<Fetched>, RemoteError> {
         self.client.batch(&self.repo, kind, ids).await
     }
+}
+
+/// The body, or a protocol error once it passes `limit` bytes (a broken or hostile primary
+/// must not make the backup hold what it sends without end).
+async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, RemoteError> {
+    let unreachable = |e: reqwest::Error| RemoteError::Unreachable {
+        url: resp_url(&e),
+        detail: e.to_string(),
+    };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(protocol(format!(
+            "an answer of {} bytes is over the limit of {limit}",
+            resp.content_length().unwrap_or(0)
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+        if body.len() + chunk.len() > limit {
+            return Err(protocol(format!("an answer went past the limit of {limit} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn resp_url(e: &reqwest::Error) -> String {
+    e.url().map(|u| u.to_string()).unwrap_or_default()
+}
+
+/// A JSON answer, read within [`MAX_JSON_ANSWER`].
+async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response, what: &str) -> Result<T, RemoteError> {
+    let body = read_limited(resp, MAX_JSON_ANSWER).await?;
+    serde_json::from_slice(&body).map_err(|e| protocol(format!("unreadable {what}: {e}")))
 }
 
 /// The batch route of each kind.
