@@ -277,3 +277,27 @@ async fn hostile_ids_get_400() {
         .unwrap();
     assert_eq!(resp.status(), 400);
 }
+
+#[tokio::test]
+async fn a_store_error_answers_500_without_the_data_directory_in_it() {
+    let Some(srv) = Server::start().await else { return };
+    let repo = seaf_seafile::RepoId::parse(DOCUMENTS).unwrap();
+    let head = ObjectId::parse("ffa520c929912c8b6a5e63d93b9481a2dffa303e").unwrap();
+    // A commit that cannot be read (a directory in its place): an I/O error, not a 404.
+    let path = srv.store.path(ObjectKind::Commit, &repo, &head);
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    let resp = srv
+        .get(&format!("/repos/{DOCUMENTS}/commits/{head}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    let body = resp.text().await.unwrap();
+    let data_dir = srv.store.data_dir().display().to_string();
+    assert!(
+        !body.contains(&data_dir) && !body.contains("storage/"),
+        "the answer shows a path: {body}"
+    );
+    assert!(body.contains("log"), "the answer says where to look: {body}");
+}

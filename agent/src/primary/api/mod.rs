@@ -38,6 +38,9 @@ use crate::internal_events::api::{PathTraversalRefused, RequestFailed};
 use crate::internal_events::InternalEvent;
 use crate::protocol::ApiError;
 
+/// Most libraries whose object store is remembered.
+const MAX_CACHED_STORES: usize = 200_000;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
@@ -46,7 +49,9 @@ pub struct ApiState {
     /// SHA-1 of the token: comparing digests keeps the comparison constant-time whatever the
     /// length of what the client sent.
     token_digest: [u8; 20],
-    /// Virtual library → origin (or itself). A library's origin never changes, so no expiry.
+    /// Virtual library → origin (or itself). A library's origin never changes, so no expiry;
+    /// the map is emptied when it reaches [`MAX_CACHED_STORES`], so ids a client makes up
+    /// cannot grow it without end.
     stores: Arc<Mutex<HashMap<RepoId, RepoId>>>,
 }
 
@@ -67,7 +72,11 @@ impl ApiState {
         }
         let origins = self.db.virtual_origins().await.map_err(internal)?;
         let store = origins.get(repo).copied().unwrap_or(*repo);
-        self.stores.lock().expect("stores lock").insert(*repo, store);
+        let mut stores = self.stores.lock().expect("stores lock");
+        if stores.len() >= MAX_CACHED_STORES {
+            stores.clear();
+        }
+        stores.insert(*repo, store);
         Ok(store)
     }
 }
@@ -112,8 +121,13 @@ pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response 
 }
 
 pub(super) fn internal(e: impl std::fmt::Display) -> Response {
+    // The details (paths of the data directory, database messages) go to the primary's log,
+    // not to the client: the answer only says where to look.
     RequestFailed { error: &e }.emit();
-    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the primary could not read its store or database; its log has the details",
+    )
 }
 
 pub(super) async fn not_found(req: Request) -> Response {
