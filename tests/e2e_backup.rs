@@ -553,6 +553,18 @@ fn garbage_rewinds_and_deletions_are_handled() {
     let newest_path = seaf_seafile::ObjectStore::new(&site.backup_data).path(ObjectKind::Commit, &lib.repo_id, &newest);
     assert!(newest_path.is_file(), "history after the rewind is kept");
 
+    // Forward to a new head, then back again: every rewind is kept, oldest first.
+    let h3 = g.gen.update_library(&mut g.libs[0], 1).unwrap();
+    site.publish(&g.libs[0]);
+    site.wait_converged(Duration::from_secs(30));
+    let mut rewound = g.libs[0].record.clone();
+    rewound.head = g.libs[0].commits[1];
+    site.rt.block_on(site.primary_db.write_repo(&rewound)).unwrap();
+    site.wait_converged(Duration::from_secs(30));
+    let state = site.rt.block_on(site.queue().state(&g.libs[0].repo_id)).unwrap().unwrap();
+    assert_eq!(state.old_head, Some(h3), "the last rewind's old head");
+    assert_eq!(state.old_heads, vec![newest, h3], "every rewind is kept");
+
     // A deleted library: marked deleted, its data and rows kept.
     let gone = g.libs[1].repo_id;
     site.rt.block_on(async {

@@ -81,6 +81,7 @@ mod tests {
             state: s,
             head: None,
             old_head: None,
+            old_heads: Vec::new(),
             error: (s == SyncState::Failed).then(|| "block x missing".to_string()),
             updated_at: 0,
         };

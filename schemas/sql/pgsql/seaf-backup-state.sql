@@ -4,6 +4,7 @@ CREATE TABLE IF NOT EXISTS SeafBackupRepoState (
   state VARCHAR(16) NOT NULL,
   head VARCHAR(40),
   old_head VARCHAR(40),
+  old_heads TEXT,
   error TEXT,
   wanted_at BIGINT NOT NULL,
   sync_started BIGINT,

@@ -49,6 +49,7 @@ struct LockedRow {
     started: Option<i64>,
     owner: Option<String>,
     error: Option<String>,
+    old_heads: Option<String>,
 }
 
 impl Lease {
@@ -121,11 +122,15 @@ impl Lease {
             _ => record.error.clone(),
         };
         let (head, old) = (record.head.map(|h| h.to_hex()), record.old_head.map(|h| h.to_hex()));
+        let old_heads = match &old {
+            Some(o) => Some(row.old_heads.as_deref().map_or(o.clone(), |list| format!("{list} {o}"))),
+            None => row.old_heads.clone(),
+        };
         let n = tx
             .execute(
                 "recording how a sync ended",
-                "UPDATE SeafBackupRepoState SET state = ?, head = COALESCE(?, head), old_head = COALESCE(?, old_head), error = ?, updated_at = ?, lock_owner = NULL, lock_expires = NULL WHERE repo_id = ? AND lock_owner = ? AND sync_started = ? AND wanted_at = ?",
-                &[Bind::Text(next.as_str()), Bind::OptText(head.as_deref()), Bind::OptText(old.as_deref()), Bind::OptText(error.as_deref()), Bind::Int(now_ms()), Bind::Text(self.repo.as_str()), Bind::Text(&self.owner), Bind::Int(self.started), Bind::Int(row.wanted_at)],
+                "UPDATE SeafBackupRepoState SET state = ?, head = COALESCE(?, head), old_head = COALESCE(?, old_head), old_heads = ?, error = ?, updated_at = ?, lock_owner = NULL, lock_expires = NULL WHERE repo_id = ? AND lock_owner = ? AND sync_started = ? AND wanted_at = ?",
+                &[Bind::Text(next.as_str()), Bind::OptText(head.as_deref()), Bind::OptText(old.as_deref()), Bind::OptText(old_heads.as_deref()), Bind::OptText(error.as_deref()), Bind::Int(now_ms()), Bind::Text(self.repo.as_str()), Bind::Text(&self.owner), Bind::Int(self.started), Bind::Int(row.wanted_at)],
             )
             .await?;
         if n != 1 {
@@ -144,10 +149,10 @@ impl Lease {
 
     async fn lock_row(&self, tx: &mut DbTransaction) -> Result<LockedRow, QueueError> {
         let query = format!(
-            "SELECT state, wanted_at, sync_started, lock_owner, error FROM SeafBackupRepoState WHERE repo_id = ?{}",
+            "SELECT state, wanted_at, sync_started, lock_owner, error, old_heads FROM SeafBackupRepoState WHERE repo_id = ?{}",
             self.db.kind().lock_clause()
         );
-        let cols = ["state", "wanted_at", "sync_started", "lock_owner", "error"];
+        let cols = ["state", "wanted_at", "sync_started", "lock_owner", "error", "old_heads"];
         let mut rows = tx
             .fetch_rows("reading a lease", &query, &[Bind::Text(self.repo.as_str())], &cols)
             .await?;
@@ -166,6 +171,7 @@ impl Lease {
             started: int(r[2].take()),
             owner: r[3].take().map(|s| s.trim().to_string()),
             error: r[4].take(),
+            old_heads: r[5].take().filter(|s| !s.trim().is_empty()),
         })
     }
 

@@ -36,8 +36,10 @@ pub struct RepoSyncState {
     pub repo_id: RepoId,
     pub state: SyncState,
     pub head: Option<ObjectId>,
-    /// The head before the primary moved it backwards or elsewhere (seaf-fsck).
+    /// The head before the primary last moved it backwards or elsewhere (seaf-fsck).
     pub old_head: Option<ObjectId>,
+    /// Every head so replaced, oldest first.
+    pub old_heads: Vec<ObjectId>,
     pub error: Option<String>,
     pub updated_at: i64,
 }
@@ -72,7 +74,19 @@ impl Queue {
             DbKind::Postgres => include_str!("../../../../schemas/sql/pgsql/seaf-backup-state.sql"),
             DbKind::Sqlite => include_str!("../../../../schemas/sql/sqlite/seaf-backup-state.sql"),
         };
-        self.db.run_schema(schema, "creating seaf-backup's state table").await
+        self.db.run_schema(schema, "creating seaf-backup's state table").await?;
+        // Tables created before a column existed get it now (nullable, nothing dropped).
+        let catalogue = self.db.catalogue().await?;
+        let have: Vec<&str> = catalogue
+            .iter()
+            .find(|(table, _)| table.eq_ignore_ascii_case("SeafBackupRepoState"))
+            .map(|(_, columns)| columns.iter().map(|c| c.name.as_str()).collect())
+            .unwrap_or_default();
+        if !have.iter().any(|c| c.eq_ignore_ascii_case("old_heads")) {
+            let add = "ALTER TABLE SeafBackupRepoState ADD COLUMN old_heads TEXT";
+            self.db.execute("adding SeafBackupRepoState.old_heads", add, &[]).await?;
+        }
+        Ok(())
     }
 
     /// Records that `repos` need a sync, one transaction per 500 libraries. Durable when this
@@ -207,9 +221,9 @@ impl Queue {
 
     async fn read_states(&self, filter: &str, binds: &[Bind<'_>]) -> Result<Vec<RepoSyncState>, DbError> {
         let sql = format!(
-            "SELECT repo_id, state, head, old_head, error, updated_at FROM SeafBackupRepoState{filter} ORDER BY repo_id"
+            "SELECT repo_id, state, head, old_head, error, updated_at, old_heads FROM SeafBackupRepoState{filter} ORDER BY repo_id"
         );
-        let cols = ["repo_id", "state", "head", "old_head", "error", "updated_at"];
+        let cols = ["repo_id", "state", "head", "old_head", "error", "updated_at", "old_heads"];
         let rows = self.db.fetch_rows("reading sync states", &sql, binds, &cols).await?;
         rows.into_iter().filter_map(parse_state_row).collect()
     }
@@ -235,7 +249,13 @@ fn parse_state_row(mut r: Vec<Option<String>>) -> Option<Result<RepoSyncState, D
         old_head: object(r[3].take()),
         error: r[4].take(),
         updated_at: r[5].take().and_then(|s| s.parse().ok()).unwrap_or(0),
+        old_heads: parse_heads(r[6].take().as_deref()),
     }))
+}
+
+/// A space-separated list of heads (unreadable entries are left out).
+pub(crate) fn parse_heads(list: Option<&str>) -> Vec<ObjectId> {
+    list.unwrap_or_default().split_whitespace().filter_map(|h| ObjectId::parse(h).ok()).collect()
 }
 
 /// The states grouped by where a change takes them: one `UPDATE` per group.
