@@ -259,7 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 _ => anyhow::bail!("give --from-beginning, --from-offset P:O or --from-time RFC3339"),
             };
-            let settings = primary::kafka_settings(&config.kafka);
+            let settings = config.kafka.clone();
             let positions = tokio::task::spawn_blocking(move || replay::reposition(&settings, &from)).await??;
             println!(
                 "consumer group {:?} will re-read from {}",

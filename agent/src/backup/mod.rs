@@ -446,7 +446,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let wake = Arc::new(Notify::new());
     tracing::info!(metrics = %metrics_addr, owner = %backup.owner, "backup started");
 
-    let kafka = crate::primary::kafka_settings(&config.kafka);
+    let kafka = config.kafka.clone();
     let codec = crate::primary::codec(&config.kafka).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let consumer = tokio::spawn(consumer::run(

@@ -19,7 +19,7 @@ use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdat
 use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, SeafileDb};
 use tokio::sync::mpsc;
 
-use crate::config::{Config, KafkaConfig};
+use crate::config::Config;
 use crate::telemetry::{self, Health};
 use reconcile::{Intent, Reconciler, Target};
 use state::PublishedState;
@@ -31,22 +31,9 @@ const MAX_IN_FLIGHT: usize = 20_000;
 /// How long the broker or database may fail before `/healthz` reports unhealthy.
 const HEALTH_GRACE: Duration = Duration::from_secs(30);
 
-/// The Kafka settings both roles derive from `[kafka]`.
-pub fn kafka_settings(k: &KafkaConfig) -> KafkaSettings {
-    KafkaSettings {
-        brokers: k.brokers.clone(),
-        topic: k.topic.clone(),
-        group_id: k.group_id.clone(),
-        partitions: k.partitions,
-        replication_factor: k.replication_factor,
-        properties: k.properties.clone(),
-        ..KafkaSettings::default()
-    }
-}
-
 /// The codec: Confluent wire format when a schema registry is configured (registering the
 /// schema there), else Avro single-object encoding.
-pub async fn codec(k: &KafkaConfig) -> anyhow::Result<Codec> {
+pub async fn codec(k: &KafkaSettings) -> anyhow::Result<Codec> {
     match &k.schema_registry_url {
         None => Ok(Codec::single_object()),
         Some(url) => {
@@ -87,7 +74,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .with_context(|| format!("{}: [primary] database_url", config.source))?;
     let api_addr = api::serve(&primary.listen, api::ApiState::new(store.clone(), db.clone(), &token)).await?;
 
-    let settings = kafka_settings(&config.kafka);
+    let settings = config.kafka.clone();
     let codec = codec(&config.kafka).await?;
     let mut producer = Arc::new(EventProducer::new(&settings, codec.clone())?);
     tokio::spawn(ensure_topic_until_done(settings.clone(), health.clone()));

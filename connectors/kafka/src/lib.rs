@@ -6,8 +6,9 @@
 //! - [`codec`]: Avro single-object encoding and Confluent wire format (no rdkafka in sight);
 //!   [`canonical`]: the schema fingerprint, per the Avro spec.
 //! - [`registry`]: registering the schema with a Confluent Schema Registry.
-//! - [`client`]: settings, producer/consumer configuration with the non-negotiable
-//!   guarantees, creating the topic.
+//! - [`settings`]: the `[kafka]` section, its defaults and its reference documentation.
+//! - [`client`]: producer/consumer configuration with the non-negotiable guarantees;
+//!   [`topic`]: creating the topic.
 //! - [`producer`], [`consumer`]: publishing an event and waiting for it to be safe; the
 //!   subscribed consumer.
 //! - [`lag`]: per-partition consumer lag from librdkafka's statistics.
@@ -23,14 +24,18 @@ pub mod event;
 pub mod lag;
 pub mod producer;
 pub mod registry;
+pub mod settings;
+pub mod topic;
 
-pub use client::{ensure_topic, topic_partitions, ClientError, KafkaSettings, TopicStatus};
+pub use client::ClientError;
 pub use codec::{Codec, DecodeError, EncodeError, WireFormat};
 pub use consumer::{decode_message, subscribe, EventConsumer};
 pub use event::{ContractError, DetectionSource, RepoUpdate, RepoUpdateKind};
 pub use lag::{parse_consumer_lag, LagContext, PartitionLag};
 pub use producer::{EventProducer, PublishError, Published};
 pub use registry::{value_subject, RegistryError, SchemaRegistry};
+pub use settings::KafkaSettings;
+pub use topic::{ensure_topic, topic_partitions, TopicStatus};
 
 /// rdkafka, re-exported so the roles use exactly the version this crate was built with.
 pub use rdkafka;
