@@ -124,12 +124,8 @@ fn events_the_primary_publishes_decode_on_the_backup_by_the_registered_id() {
     let settings = kafka_config(&broker.bootstrap(), &topic, &registry.url());
 
     // Each role registers at start (the same function both call): the same id.
-    let primary_codec = rt
-        .block_on(seaf_backup::primary::codec(&settings))
-        .expect("primary codec");
-    let backup_codec = rt
-        .block_on(seaf_backup::primary::codec(&settings))
-        .expect("backup codec");
+    let primary_codec = rt.block_on(Codec::for_settings(&settings)).expect("primary codec");
+    let backup_codec = rt.block_on(Codec::for_settings(&settings)).expect("backup codec");
     assert_eq!(primary_codec.format(), backup_codec.format());
     let seaf_kafka::WireFormat::Confluent { schema_id } = primary_codec.format() else {
         panic!(

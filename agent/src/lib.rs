@@ -7,6 +7,7 @@
 //! - [`telemetry`]: `/metrics` and `/healthz`.
 //! - [`commands`]: one module per subcommand that is not a role (`verify`).
 //! - [`log_limit`]: one log line per period for happenings that repeat many times a second.
+//! - [`shutdown`]: the stop signal (SIGINT, SIGTERM) both roles end on.
 
 pub mod backup;
 pub mod commands;
@@ -14,4 +15,5 @@ pub mod config;
 pub mod log_limit;
 pub mod primary;
 pub mod protocol;
+pub mod shutdown;
 pub mod telemetry;

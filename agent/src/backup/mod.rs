@@ -447,7 +447,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     tracing::info!(metrics = %metrics_addr, owner = %backup.owner, "backup started");
 
     let kafka = config.kafka.clone();
-    let codec = crate::primary::codec(&config.kafka).await?;
+    let codec = seaf_kafka::Codec::for_settings(&config.kafka).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let consumer = tokio::spawn(consumer::run(
         kafka,
@@ -466,7 +466,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     tokio::spawn(state_gauges(backup.db.clone()));
     let workers = tokio::spawn(worker_loop(backup.clone(), settings.workers.max(1), wake, health));
     tokio::select! {
-        _ = crate::primary::shutdown_signal() => tracing::info!("stopping"),
+        _ = crate::shutdown::signal() => tracing::info!("stopping"),
         r = workers => r?,
     }
     let _ = stop.send(true);
