@@ -25,12 +25,9 @@ use crate::telemetry::Health;
 /// 500 distinct libraries): large enough that a replay pays few database round trips.
 const MAX_BATCH: usize = 20_000;
 
-/// Builds the group consumer with manual offset storage and subscribes it.
+/// Builds the group consumer (its commit mode comes with the configuration) and subscribes it.
 pub fn subscribe(settings: &KafkaSettings) -> anyhow::Result<StreamConsumer<LagContext>> {
-    let mut config = settings.consumer_config()?;
-    config.set("enable.auto.commit", "true");
-    config.set("auto.commit.interval.ms", "1000");
-    config.set("enable.auto.offset.store", "false");
+    let config = settings.consumer_config()?;
     let consumer: StreamConsumer<LagContext> = config.create_with_context(LagContext::default())?;
     consumer.subscribe(&[&settings.topic])?;
     Ok(consumer)

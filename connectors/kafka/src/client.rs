@@ -3,8 +3,13 @@
 //! Two guarantees are not negotiable, so operator properties cannot switch them off:
 //! - the producer is idempotent with `acks=all`: a published event survives a broker failover
 //!   and a retry never duplicates or reorders one repo's events;
-//! - the consumer never commits on its own (`enable.auto.commit=false`): an offset is committed
-//!   only after the event was handed on, so a crash redelivers and never loses.
+//! - the consumer's committed offsets pass only events the backup has made durable. This is the
+//!   one commit mode: `enable.auto.offset.store=false`, so librdkafka never marks a message done
+//!   by itself (the intake stores a batch's offsets after its sink accepted the batch), with
+//!   `enable.auto.commit=true`, so librdkafka commits the *stored* offsets every
+//!   `auto.commit.interval.ms` (one second) and when partitions are revoked or the consumer
+//!   closes. A crash re-reads at most what was accepted in the last second, and never skips an
+//!   event that was not accepted.
 //!
 //! Everything else in `[kafka.properties]` goes to librdkafka unchanged (SASL, TLS, tuning) and
 //! overrides our defaults.
@@ -80,12 +85,20 @@ const PRODUCER_GUARANTEES: &[Guarantee] = &[
     ),
 ];
 
-/// Consumer properties that must keep our value.
-const CONSUMER_GUARANTEES: &[Guarantee] = &[(
-    "enable.auto.commit",
-    &["false"],
-    "offsets are committed only after an event is handed on, or a crash would lose events",
-)];
+/// Consumer properties that must keep our value: the commit mode of the module doc.
+const CONSUMER_GUARANTEES: &[Guarantee] = &[
+    (
+        "enable.auto.offset.store",
+        &["false"],
+        "only offsets of events the backup recorded may be committed, or a crash would lose events",
+    ),
+    (
+        "enable.auto.commit",
+        &["true"],
+        "librdkafka commits the offsets the backup stored; without it nothing is committed until \
+         the backup stops, and a crash re-reads everything since its start",
+    ),
+];
 
 impl KafkaSettings {
     /// What every client shares: the brokers and the operator's properties.
@@ -135,12 +148,15 @@ impl KafkaSettings {
         Ok(config)
     }
 
-    /// The backup's consumer: group `group_id`, no auto-commit, from the earliest offset when
-    /// the group has none, statistics for lag, then `[kafka.properties]`.
+    /// The backup's consumer: group `group_id`, the commit mode of the module doc (periodic
+    /// commits of explicitly stored offsets), from the earliest offset when the group has none,
+    /// statistics for lag, then `[kafka.properties]`.
     pub fn consumer_config(&self) -> Result<ClientConfig, ClientError> {
         let mut config = self.base_config(CONSUMER_GUARANTEES)?;
         config.set("group.id", &self.group_id);
-        config.set("enable.auto.commit", "false");
+        config.set("enable.auto.offset.store", "false");
+        config.set("enable.auto.commit", "true");
+        config.set("auto.commit.interval.ms", "1000");
         config.set("auto.offset.reset", "earliest");
         config.set("enable.partition.eof", "false");
         config.set(
@@ -201,23 +217,33 @@ mod tests {
     }
 
     #[test]
-    fn consumer_never_auto_commits() {
+    fn consumer_commits_only_stored_offsets() {
         let mut s = settings();
         s.statistics_interval = Duration::from_millis(500);
+        s.properties.insert("auto.commit.interval.ms".into(), "5000".into());
         let c = s.consumer_config().unwrap();
         assert_eq!(c.get("group.id"), Some("seaf-backup"));
-        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(c.get("enable.auto.commit"), Some("true"));
+        assert_eq!(c.get("auto.commit.interval.ms"), Some("5000"), "the period is tunable");
         assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
         assert_eq!(c.get("statistics.interval.ms"), Some("500"));
 
-        s.properties.insert("enable.auto.commit".into(), "true".into());
-        assert!(s
-            .consumer_config()
-            .unwrap_err()
-            .to_string()
-            .contains("enable.auto.commit"));
-        // The producer does not care about a consumer property.
-        assert!(s.producer_config().is_ok());
+        for (key, value) in [("enable.auto.offset.store", "true"), ("enable.auto.commit", "false")] {
+            let mut s = settings();
+            s.properties.insert(key.into(), value.into());
+            let err = s.consumer_config().unwrap_err();
+            assert!(
+                matches!(err, ClientError::ForbiddenProperty { .. }),
+                "{key}={value}: {err}"
+            );
+            assert!(err.to_string().contains(key), "{err}");
+            // The producer does not care about a consumer property.
+            assert!(s.producer_config().is_ok());
+        }
+        // Our own values, spelt otherwise, are fine.
+        s.properties.insert("enable.auto.offset.store".into(), " FALSE ".into());
+        assert!(s.consumer_config().is_ok());
     }
 
     #[test]

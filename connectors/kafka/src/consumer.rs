@@ -1,8 +1,8 @@
 //! The backup's consumer of [`crate::RepoUpdate`] events.
 //!
 //! It is an rdkafka `StreamConsumer` subscribed to the topic, configured by
-//! [`KafkaSettings::consumer_config`] (no auto-commit: the backup commits each message after
-//! handing its event on) and carrying a [`LagContext`] for the lag metric. The roles read and
+//! [`KafkaSettings::consumer_config`] (librdkafka commits only offsets stored explicitly, see
+//! [`crate::client`]) and carrying a [`LagContext`] for the lag metric. The roles read and
 //! commit with rdkafka's own API; wrapping it would only hide `commit_message` and friends.
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
