@@ -21,7 +21,6 @@
 
 pub mod client;
 pub mod consumer;
-pub mod replay;
 pub mod status;
 pub mod sync;
 pub mod trash;
@@ -446,17 +445,11 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let wake = Arc::new(Notify::new());
     tracing::info!(metrics = %metrics_addr, owner = %backup.owner, "backup started");
 
-    let kafka = config.kafka.clone();
     let codec = seaf_kafka::Codec::for_settings(&config.kafka).await?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let consumer = tokio::spawn(consumer::run(
-        kafka,
-        codec,
-        backup.clone(),
-        wake.clone(),
-        health.clone(),
-        stopped,
-    ));
+    let intake = seaf_kafka::Intake::new(config.kafka.clone(), codec)?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sink = consumer::BackupSink::new(backup.clone(), wake.clone(), health.clone());
+    let consumer = tokio::spawn(consumer::run(intake, sink, stop.clone()));
     tokio::spawn(scan_loop(
         backup.clone(),
         settings.sync_poll_interval,
@@ -469,7 +462,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         _ = crate::shutdown::signal() => tracing::info!("stopping"),
         r = workers => r?,
     }
-    let _ = stop.send(true);
+    stop.cancel();
     if tokio::time::timeout(Duration::from_secs(15), consumer).await.is_err() {
         tracing::warn!("the consumer did not stop within 15 s");
     }

@@ -57,10 +57,6 @@ const OWNED_BY_SETTINGS: &[(&str, &str)] = &[
     ("bootstrap.servers", "set kafka.brokers instead"),
     ("metadata.broker.list", "set kafka.brokers instead"),
     ("group.id", "set kafka.group_id instead"),
-    (
-        "statistics.interval.ms",
-        "it is set from the statistics interval setting",
-    ),
 ];
 
 /// A property that must keep our value: key, the values that keep the guarantee, why.
@@ -150,7 +146,7 @@ impl KafkaSettings {
 
     /// The backup's consumer: group `group_id`, the commit mode of the module doc (periodic
     /// commits of explicitly stored offsets), from the earliest offset when the group has none,
-    /// statistics for lag, then `[kafka.properties]`.
+    /// then `[kafka.properties]`.
     pub fn consumer_config(&self) -> Result<ClientConfig, ClientError> {
         let mut config = self.base_config(CONSUMER_GUARANTEES)?;
         config.set("group.id", &self.group_id);
@@ -159,10 +155,6 @@ impl KafkaSettings {
         config.set("auto.commit.interval.ms", "1000");
         config.set("auto.offset.reset", "earliest");
         config.set("enable.partition.eof", "false");
-        config.set(
-            "statistics.interval.ms",
-            self.statistics_interval.as_millis().to_string(),
-        );
         self.apply_properties(&mut config);
         Ok(config)
     }
@@ -219,7 +211,6 @@ mod tests {
     #[test]
     fn consumer_commits_only_stored_offsets() {
         let mut s = settings();
-        s.statistics_interval = Duration::from_millis(500);
         s.properties.insert("auto.commit.interval.ms".into(), "5000".into());
         let c = s.consumer_config().unwrap();
         assert_eq!(c.get("group.id"), Some("seaf-backup"));
@@ -227,7 +218,6 @@ mod tests {
         assert_eq!(c.get("enable.auto.commit"), Some("true"));
         assert_eq!(c.get("auto.commit.interval.ms"), Some("5000"), "the period is tunable");
         assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
-        assert_eq!(c.get("statistics.interval.ms"), Some("500"));
 
         for (key, value) in [("enable.auto.offset.store", "true"), ("enable.auto.commit", "false")] {
             let mut s = settings();

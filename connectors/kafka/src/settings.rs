@@ -43,9 +43,6 @@ pub struct KafkaSettings {
     /// always on for the roles; tests turn it off to check exact offsets.
     #[serde(skip)]
     pub compacted: bool,
-    /// How often librdkafka reports statistics (consumer lag); zero turns them off. Not a key.
-    #[serde(skip)]
-    pub statistics_interval: Duration,
     /// How long broker round-trips at start-up (metadata, topic creation) may take. Not a key.
     #[serde(skip)]
     pub timeout: Duration,
@@ -62,7 +59,6 @@ impl Default for KafkaSettings {
             schema_registry_url: None,
             properties: BTreeMap::new(),
             compacted: true,
-            statistics_interval: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
         }
     }

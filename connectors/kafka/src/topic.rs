@@ -32,18 +32,19 @@ impl TopicStatus {
 pub async fn topic_partitions(settings: &KafkaSettings) -> Result<Option<usize>, ClientError> {
     let config = settings.admin_config()?;
     let owned = settings.clone();
-    tokio::task::spawn_blocking(move || {
+    // On a thread of its own: see `detached` (a caller that gives up must not hold up the exit).
+    crate::detached::run("metadata", move || {
         let client: BaseProducer = config.create().map_err(ClientError::Config)?;
         metadata_partitions(&client, &owned, owned.timeout)
     })
     .await
-    .map_err(|e| {
-        unreachable(
+    .unwrap_or_else(|| {
+        Err(unreachable(
             &settings.brokers,
             settings.timeout,
-            format!("metadata task failed: {e}"),
-        )
-    })?
+            "the metadata request's thread failed",
+        ))
+    })
 }
 
 fn unreachable(brokers: &str, timeout: Duration, detail: impl Into<String>) -> ClientError {
