@@ -160,3 +160,24 @@ async fn close(consumer: Arc<EventConsumer>) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_consumer_property_that_breaks_the_commit_mode_fails_at_once() {
+        let mut settings = KafkaSettings::new("127.0.0.1:1", "seafile-repo-updates");
+        assert!(Intake::new(settings.clone(), Codec::single_object()).is_ok());
+        settings
+            .properties
+            .insert("enable.auto.offset.store".into(), "true".into());
+        let err = Intake::new(settings, Codec::single_object()).err().expect("refused");
+        assert!(matches!(err, ClientError::ForbiddenProperty { .. }), "{err}");
+    }
+
+    #[test]
+    fn stopping_fits_its_bound() {
+        assert!(LAG_BUDGET + CLOSE_BOUND < SHUTDOWN_BOUND);
+    }
+}

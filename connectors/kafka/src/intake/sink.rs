@@ -15,7 +15,7 @@ use crate::lag::PartitionLag;
 /// return quickly: they run between reads.
 pub trait EventSink: Sync {
     /// Why `accept` did not take a batch; the intake logs it when it offers the batch again.
-    type Error: std::fmt::Display;
+    type Error: std::fmt::Display + Send;
 
     /// Makes the batch durable. Only after `Ok` are the batch's offsets stored for commit, so
     /// a crash before it re-reads the batch. On `Err` the intake offers the same batch again
