@@ -370,39 +370,34 @@ fn configuration_doc_examples_load() {
     }
 }
 
-/// (section, key) of every field of the configuration structs, from `agent/src/config.rs`;
-/// top-level keys have the section "". Serde-skipped fields are not keys.
+/// (section, key) of every key the configuration loader accepts; top-level keys have the
+/// section "". Asked of the loader itself: its error for an unknown key lists the known ones
+/// (serde's `deny_unknown_fields`), wherever the struct of a section lives (`[kafka]` is
+/// `seaf_kafka::KafkaSettings`) and without serde-skipped fields, which are not keys.
 fn config_fields() -> BTreeSet<(String, String)> {
-    let source = read("agent/src/config.rs");
     let mut fields = BTreeSet::new();
-    for (strukt, section) in [
-        ("Config", ""),
-        ("KafkaConfig", "kafka"),
-        ("PrimaryConfig", "primary"),
-        ("BackupConfig", "backup"),
-    ] {
-        let start = source
-            .find(&format!("pub struct {strukt} {{"))
-            .unwrap_or_else(|| panic!("agent/src/config.rs has no struct {strukt}"));
-        let body = &source[start..start + source[start..].find("\n}").unwrap()];
-        let mut skip = false;
-        for line in body.lines().skip(1) {
-            let line = line.trim();
-            if line.starts_with("#[serde(") && line.contains("skip") {
-                skip = true;
-                continue;
-            }
-            if let Some(rest) = line.strip_prefix("pub ") {
-                let name = rest.split(':').next().unwrap().trim().to_string();
-                let is_section = strukt == "Config" && ["kafka", "primary", "backup"].contains(&name.as_str());
-                if !skip && !is_section {
-                    fields.insert((section.to_string(), name));
-                }
-                skip = false;
+    for section in ["", "kafka", "primary", "backup"] {
+        let probe = if section.is_empty() {
+            "not_a_key = 1\n".to_string()
+        } else {
+            format!("[{section}]\nnot_a_key = 1\n")
+        };
+        let err = match Config::from_parts(&probe, "probe.toml", no_env()) {
+            Ok(_) => panic!("the loader accepted the unknown key not_a_key in [{section}]"),
+            Err(e) => format!("{e:#}"),
+        };
+        let (_, expected) = err
+            .split_once("expected ")
+            .unwrap_or_else(|| panic!("the loader's error does not list the keys of [{section}]: {err}"));
+        // "one of `a`, `b`, `c`": every other piece between backticks is a key.
+        for key in expected.split('`').skip(1).step_by(2) {
+            let is_section = section.is_empty() && ["kafka", "primary", "backup"].contains(&key);
+            if !is_section {
+                fields.insert((section.to_string(), key.to_string()));
             }
         }
     }
-    assert!(fields.len() > 15, "could not read the config structs: {fields:?}");
+    assert!(fields.len() > 15, "could not read the configuration keys: {fields:?}");
     fields
 }
 
@@ -445,7 +440,7 @@ fn configuration_doc_table_matches_the_config_structs() {
     let unknown: Vec<_> = documented.difference(&fields).collect();
     assert!(
         undocumented.is_empty() && unknown.is_empty(),
-        "docs/configuration.md and agent/src/config.rs disagree.\n  fields missing from the table: {undocumented:?}\n  table rows that are no field: {unknown:?}"
+        "docs/configuration.md and the configuration structs disagree.\n  fields missing from the table: {undocumented:?}\n  table rows that are no field: {unknown:?}"
     );
 }
 

@@ -561,7 +561,11 @@ fn garbage_rewinds_and_deletions_are_handled() {
     rewound.head = g.libs[0].commits[1];
     site.rt.block_on(site.primary_db.write_repo(&rewound)).unwrap();
     site.wait_converged(Duration::from_secs(30));
-    let state = site.rt.block_on(site.queue().state(&g.libs[0].repo_id)).unwrap().unwrap();
+    let state = site
+        .rt
+        .block_on(site.queue().state(&g.libs[0].repo_id))
+        .unwrap()
+        .unwrap();
     assert_eq!(state.old_head, Some(h3), "the last rewind's old head");
     assert_eq!(state.old_heads, vec![newest, h3], "every rewind is kept");
 

@@ -1,6 +1,8 @@
 //! seaf-kafka against a real Apache Kafka (see scripts/broker.sh): topic creation, the
-//! idempotent producer, a consumer group that commits only what it handed on, and a broker
-//! restart (graceful and kill -9) that keeps events and committed offsets.
+//! idempotent producer, a consumer group that commits only what it handed on, a broker restart
+//! (graceful and kill -9) that keeps events and committed offsets, the backup's intake (offsets
+//! only for what its sink accepted, the lag of every assigned partition, a bounded shutdown with
+//! the broker gone), and the backup process's lag metric.
 //!
 //! Offsets are checked exactly on topics without compaction. Kafka compacts a compacted topic
 //! in the background, on closed segments, whenever its cleaner gets to them; the compaction test
@@ -11,20 +13,23 @@
 //! what did not happen, with the broker's log.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use seaf_kafka::intake::{CancellationToken, SHUTDOWN_BOUND};
 use seaf_kafka::rdkafka::consumer::{CommitMode, Consumer};
 use seaf_kafka::rdkafka::message::BorrowedMessage;
 use seaf_kafka::rdkafka::producer::FutureRecord;
 use seaf_kafka::rdkafka::{Message, Offset, TopicPartitionList};
 use seaf_kafka::{
-    decode_message, ensure_topic, subscribe, topic_partitions, Codec, DetectionSource, EventConsumer, EventProducer,
-    KafkaSettings, RepoUpdate, TopicStatus,
+    decode_message, ensure_topic, subscribe, topic_partitions, Batch, BrokerError, Codec, DetectionSource,
+    EventConsumer, EventProducer, EventSink, Intake, KafkaSettings, PartitionLag, RepoUpdate, TopicStatus,
 };
 use seaf_seafile::{ObjectId, RepoId};
+use support::agent::{wait_until, Agent};
 use support::broker::Broker;
-use support::e2e;
+use support::e2e::{self, Deployment};
 
 /// Per message; the first one includes joining the consumer group.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,7 +40,6 @@ fn settings(broker: &Broker, topic: &str) -> KafkaSettings {
     s.group_id = format!("{topic}-backup");
     s.partitions = PARTITIONS;
     s.timeout = Duration::from_secs(30);
-    s.statistics_interval = Duration::from_millis(100);
     // Exact offsets: see the module doc.
     s.compacted = false;
     s
@@ -252,53 +256,20 @@ async fn a_group_resumes_after_its_committed_offsets_across_a_broker_restart() {
         );
     }
 
-    // Lag, from librdkafka's statistics: what B has not committed yet...
-    let expected_lag: BTreeMap<i32, i64> = committed_by_a.iter().map(|(p, c)| (*p, high[p] - c)).collect();
-    wait_for_lag(&b, &broker, "before B commits", |lag| {
-        expected_lag.iter().all(|(p, want)| lag.get(p) == Some(want))
-    })
-    .await;
-    // ...and nothing once it has.
+    // B commits what it read: the group's offsets are the end of every partition.
     let mut tpl = TopicPartitionList::new();
     for (p, offset) in to_commit {
         tpl.add_partition_offset(&s.topic, p, Offset::Offset(offset + 1))
             .unwrap();
     }
     b.commit(&tpl, CommitMode::Sync).expect("commit B's offsets");
-    wait_for_lag(&b, &broker, "after B commits", |lag| {
-        lag.len() == PARTITIONS as usize && lag.values().all(|l| *l == 0)
-    })
-    .await;
+    let ends: BTreeMap<i32, i64> = high.iter().filter(|(_, h)| **h > 0).map(|(p, h)| (*p, *h)).collect();
+    assert_eq!(committed(&s), ends, "committed offsets after B's commit");
     drop(b);
 
     // A new group reads everything, decoded, in publish order per library.
     let all = read_all(&s, &broker, "fresh-group", total).await;
     assert_in_order_per_key(&events, &all);
-}
-
-/// Polls B (to let librdkafka deliver statistics) until `ok(lag per partition)`.
-async fn wait_for_lag(consumer: &EventConsumer, broker: &Broker, what: &str, ok: impl Fn(&BTreeMap<i32, i64>) -> bool) {
-    let deadline = Instant::now() + RECEIVE_TIMEOUT;
-    loop {
-        let lag: BTreeMap<i32, i64> = consumer
-            .context()
-            .consumer_lag()
-            .into_iter()
-            .map(|l| (l.partition, l.lag))
-            .collect();
-        if ok(&lag) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "consumer lag {what}: still {lag:?} after {RECEIVE_TIMEOUT:?}\n--- broker log ---\n{}",
-            broker.log_tail()
-        );
-        // No message is expected: this only drives librdkafka's callbacks for a moment.
-        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
-            panic!("unexpected message at {}:{}", m.partition(), m.offset());
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -397,5 +368,288 @@ async fn a_compacted_topic_keeps_the_latest_event_of_every_library() {
         "compacted topic after restart: {} of {} events left, {duplicates} repeated deliveries",
         offsets.len(),
         events.len()
+    );
+}
+
+/// An [`EventSink`] that records what it is given, and refuses batches until opened.
+#[derive(Default)]
+struct Recorder {
+    open: AtomicBool,
+    refused: AtomicUsize,
+    /// Offsets accepted, per partition, in the order accepted.
+    accepted: Mutex<BTreeMap<i32, Vec<i64>>>,
+    /// The last lag report, partition -> lag.
+    lag: Mutex<Option<BTreeMap<i32, i64>>>,
+}
+
+impl Recorder {
+    fn opened() -> Arc<Recorder> {
+        let r = Recorder::default();
+        r.open.store(true, Ordering::SeqCst);
+        Arc::new(r)
+    }
+    fn lag(&self) -> Option<BTreeMap<i32, i64>> {
+        self.lag.lock().unwrap().clone()
+    }
+    fn accepted(&self) -> BTreeMap<i32, Vec<i64>> {
+        self.accepted.lock().unwrap().clone()
+    }
+    fn count(&self) -> usize {
+        self.accepted().values().map(Vec::len).sum()
+    }
+    fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+}
+
+impl EventSink for Recorder {
+    type Error = &'static str;
+
+    async fn accept(&self, batch: &Batch) -> Result<(), &'static str> {
+        if !self.open.load(Ordering::SeqCst) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err("refused by the test");
+        }
+        let mut accepted = self.accepted.lock().unwrap();
+        for r in &batch.events {
+            accepted.entry(r.partition).or_default().push(r.offset);
+        }
+        for u in &batch.undecodable {
+            accepted.entry(u.partition).or_default().push(u.offset);
+        }
+        Ok(())
+    }
+
+    fn broker_error(&self, _: &BrokerError) {}
+
+    fn broker_ok(&self) {}
+
+    fn lag(&self, lag: &[PartitionLag]) {
+        *self.lag.lock().unwrap() = Some(lag.iter().map(|l| (l.partition, l.lag)).collect());
+    }
+}
+
+/// Runs an intake of `s` into `sink` on the runtime; cancel the token to stop it.
+fn start_intake(s: &KafkaSettings, sink: &Arc<Recorder>) -> (tokio::task::JoinHandle<()>, CancellationToken) {
+    let intake = Intake::new(s.clone(), Codec::single_object()).expect("intake settings");
+    let cancel = CancellationToken::new();
+    let (sink, token) = (sink.clone(), cancel.clone());
+    (tokio::spawn(async move { intake.run(&*sink, token).await }), cancel)
+}
+
+/// Polls `check` every 50 ms without blocking the runtime; panics after `timeout`.
+async fn eventually(timeout: Duration, what: &str, check: impl Fn() -> bool, context: impl Fn() -> String) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}\n{}",
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The group's committed offsets now, partitions without one left out.
+fn committed_now(s: &KafkaSettings) -> BTreeMap<i32, i64> {
+    let all = e2e::committed(&s.brokers, &s.group_id, &s.topic);
+    all.into_iter().filter(|(_, offset)| *offset >= 0).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_intake_commits_only_what_its_sink_accepted_reports_every_partitions_lag_and_stops_in_time() {
+    let Some(mut broker) = Broker::start() else { return };
+    let s = settings(&broker, "seafile-repo-updates");
+    ensure_topic(&s).await.unwrap();
+    let producer = EventProducer::new(&s, Codec::single_object()).unwrap();
+    for e in &history(12, 2) {
+        producer.publish(e).await.unwrap();
+    }
+    let high = high_watermarks(&s);
+    assert!(
+        high.len() == PARTITIONS as usize && high.values().all(|h| *h > 0),
+        "the test needs a backlog on every partition: {high:?}"
+    );
+    // The group coordinator ready (as on any cluster that has had a consumer group before).
+    assert!(committed(&s).is_empty());
+    let log = || broker.log_tail();
+
+    // While the sink refuses: every partition's lag is its whole backlog from the assignment on,
+    // read but refused messages included, and nothing is committed.
+    let first = Arc::new(Recorder::default());
+    let (first_run, stop_first) = start_intake(&s, &first);
+    let lag = |r: &Recorder| format!("lag {:?}\n{}", r.lag(), log());
+    eventually(
+        Duration::from_secs(5),
+        "the lag of every partition, its backlog",
+        || first.lag() == Some(high.clone()),
+        || lag(&first),
+    )
+    .await;
+    eventually(
+        RECEIVE_TIMEOUT,
+        "the batch to be refused three times",
+        || first.refused() >= 3,
+        || lag(&first),
+    )
+    .await;
+    assert_eq!(
+        first.lag(),
+        Some(high.clone()),
+        "messages read but not accepted are lag"
+    );
+    assert_eq!(
+        committed_now(&s),
+        BTreeMap::new(),
+        "offsets committed while the sink refused"
+    );
+
+    // Accepted: the same messages, each once and in order; no lag; committed to the end.
+    first.open.store(true, Ordering::SeqCst);
+    let every: BTreeMap<i32, Vec<i64>> = high.iter().map(|(p, h)| (*p, (0..*h).collect())).collect();
+    let got = |r: &Recorder| format!("accepted {:?}\n{}", r.accepted(), log());
+    eventually(
+        RECEIVE_TIMEOUT,
+        "every message accepted once",
+        || first.accepted() == every,
+        || got(&first),
+    )
+    .await;
+    let zero: BTreeMap<i32, i64> = high.keys().map(|p| (*p, 0)).collect();
+    eventually(
+        RECEIVE_TIMEOUT,
+        "zero lag",
+        || first.lag() == Some(zero.clone()),
+        || lag(&first),
+    )
+    .await;
+    eventually(
+        RECEIVE_TIMEOUT,
+        "the accepted offsets committed",
+        || committed_now(&s) == high,
+        || format!("{:?}", committed_now(&s)),
+    )
+    .await;
+
+    // A second member: each report names exactly the partitions its member holds now.
+    let second = Recorder::opened();
+    let (second_run, stop_second) = start_intake(&s, &second);
+    let split = || match (first.lag(), second.lag()) {
+        (Some(a), Some(b)) => {
+            let (a, b): (BTreeSet<i32>, BTreeSet<i32>) = (a.into_keys().collect(), b.into_keys().collect());
+            !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && a.union(&b).count() == PARTITIONS as usize
+        }
+        _ => false,
+    };
+    let both = || format!("first {:?}, second {:?}\n{}", first.lag(), second.lag(), log());
+    eventually(
+        RECEIVE_TIMEOUT,
+        "the partitions split between the two members",
+        split,
+        both,
+    )
+    .await;
+
+    // Events accepted just before the broker is killed: stopping takes at most SHUTDOWN_BOUND
+    // even though the last commit cannot reach a broker.
+    let before = first.count() + second.count();
+    for e in &history(3, 1) {
+        producer.publish(e).await.unwrap();
+    }
+    eventually(
+        RECEIVE_TIMEOUT,
+        "the last events accepted",
+        || first.count() + second.count() >= before + 3,
+        both,
+    )
+    .await;
+    broker.kill();
+    let stopping = Instant::now();
+    stop_first.cancel();
+    stop_second.cancel();
+    let (a, b) = tokio::time::timeout(SHUTDOWN_BOUND, async { tokio::join!(first_run, second_run) })
+        .await
+        .unwrap_or_else(|_| panic!("the intakes did not stop within {SHUTDOWN_BOUND:?} of their cancellation"));
+    a.unwrap();
+    b.unwrap();
+    eprintln!(
+        "with the broker killed, the intakes stopped in {:?}",
+        stopping.elapsed()
+    );
+}
+
+/// `partition -> seaf_backup_consumer_lag` on the backup's /metrics.
+fn lag_series(backup: &Agent) -> BTreeMap<i32, f64> {
+    backup
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("seaf_backup_consumer_lag{"))
+        .filter_map(|l| {
+            let partition = l.split("partition=\"").nth(1)?.split('"').next()?.parse().ok()?;
+            Some((partition, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn the_backup_reports_every_partitions_lag_from_its_start_and_reads_a_backlog_down_to_zero() {
+    let Some(broker) = Broker::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dep = Deployment::new(&broker.bootstrap());
+    let mut s = KafkaSettings::new(&dep.brokers, &dep.topic);
+    (s.group_id, s.partitions, s.compacted) = (dep.group.clone(), PARTITIONS, false);
+    rt.block_on(ensure_topic(&s)).unwrap();
+    assert!(committed(&s).is_empty(), "the group coordinator ready");
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("backup.db").display());
+    let config = dep.backup_config(&dir.path().join("seafile-data"), &database, &dep.backup_metrics, "1h");
+
+    // No primary is needed: only the consumer is under test.
+    let mut backup = Agent::start("backup", dir.path(), &config, &dep.backup_metrics);
+    let context = |b: &Agent| format!("{}\n{}", b.metrics(), b.log_tail());
+    let every_partition = |b: &Agent| lag_series(b).len() == PARTITIONS as usize;
+    wait_until(
+        Duration::from_secs(5),
+        "a lag series for every partition within 5 s of the backup's start",
+        || every_partition(&backup),
+        || context(&backup),
+    );
+    assert!(
+        lag_series(&backup).values().all(|l| *l == 0.0),
+        "{:?}",
+        lag_series(&backup)
+    );
+    backup.stop();
+
+    // A backlog while the backup is stopped: heartbeats of 30 primaries, on every partition.
+    let producer = EventProducer::new(&s, Codec::single_object()).unwrap();
+    for i in 0..30 {
+        rt.block_on(producer.publish(&RepoUpdate::heartbeat(format!("primary-{i}"))))
+            .unwrap();
+    }
+    let high = high_watermarks(&s);
+    assert!(high.values().all(|h| *h > 0), "a backlog on every partition: {high:?}");
+
+    backup.restart();
+    wait_until(
+        Duration::from_secs(5),
+        "a lag series for every partition within 5 s of the restart",
+        || every_partition(&backup),
+        || context(&backup),
+    );
+    wait_until(
+        RECEIVE_TIMEOUT,
+        "the backlog read: every heartbeat counted, no lag left",
+        || {
+            backup.metric("seaf_backup_events_total", &["result=\"heartbeat\""]) == 30.0
+                && lag_series(&backup).values().all(|l| *l == 0.0)
+        },
+        || format!("{:?}\n{}", lag_series(&backup), context(&backup)),
+    );
+    wait_until(
+        RECEIVE_TIMEOUT,
+        "the group's offsets committed to the end",
+        || committed_now(&s) == high,
+        || format!("{:?}", committed_now(&s)),
     );
 }

@@ -15,13 +15,12 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use seaf_backup::config::KafkaConfig;
 use seaf_kafka::codec::{CONFLUENT_MAGIC, SCHEMA_JSON};
 use seaf_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use seaf_kafka::rdkafka::{ClientConfig, Message};
 use seaf_kafka::{
     decode_message, ensure_topic, subscribe, topic_partitions, Codec, DecodeError, DetectionSource, EventProducer,
-    RepoUpdate, SchemaRegistry,
+    KafkaSettings, RepoUpdate, SchemaRegistry,
 };
 use seaf_seafile::{DbKind, ObjectId, RepoId, SeafileDb};
 use support::agent::{wait_until, Agent};
@@ -104,15 +103,15 @@ fn repo_update_registers_and_gets_the_same_id_again() {
     }
 }
 
-/// The Kafka settings a role derives from `[kafka]` with `brokers`, `topic` and `url`.
-fn kafka_config(brokers: &str, topic: &str, url: &str) -> KafkaConfig {
-    KafkaConfig {
+/// `[kafka]` with `brokers`, `topic` and `url`.
+fn kafka_config(brokers: &str, topic: &str, url: &str) -> KafkaSettings {
+    KafkaSettings {
         brokers: brokers.to_string(),
         topic: topic.to_string(),
         group_id: format!("backup-{topic}"),
         partitions: 1,
         schema_registry_url: Some(url.to_string()),
-        ..KafkaConfig::default()
+        ..KafkaSettings::default()
     }
 }
 
@@ -122,14 +121,11 @@ fn events_the_primary_publishes_decode_on_the_backup_by_the_registered_id() {
     let Some(registry) = Registry::start() else { return };
     let rt = runtime();
     let topic = format!("registry-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let config = kafka_config(&broker.bootstrap(), &topic, &registry.url());
-    let settings = seaf_backup::primary::kafka_settings(&config);
+    let settings = kafka_config(&broker.bootstrap(), &topic, &registry.url());
 
     // Each role registers at start (the same function both call): the same id.
-    let primary_codec = rt
-        .block_on(seaf_backup::primary::codec(&config))
-        .expect("primary codec");
-    let backup_codec = rt.block_on(seaf_backup::primary::codec(&config)).expect("backup codec");
+    let primary_codec = rt.block_on(Codec::for_settings(&settings)).expect("primary codec");
+    let backup_codec = rt.block_on(Codec::for_settings(&settings)).expect("backup codec");
     assert_eq!(primary_codec.format(), backup_codec.format());
     let seaf_kafka::WireFormat::Confluent { schema_id } = primary_codec.format() else {
         panic!(
@@ -419,7 +415,7 @@ fn registry_down_at_start_is_a_clear_error_that_loses_nothing() {
         );
     }
     // The primary published nothing and remembered nothing as published.
-    let settings = seaf_backup::primary::kafka_settings(&kafka_config(&s.dep.brokers, &s.dep.topic, &registry.url()));
+    let settings = kafka_config(&s.dep.brokers, &s.dep.topic, &registry.url());
     let partitions = s.rt.block_on(topic_partitions(&settings)).expect("topic metadata");
     assert_eq!(partitions, None, "the refused primary created the topic");
     assert!(

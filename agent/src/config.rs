@@ -5,11 +5,11 @@
 //! points at one), the TOML file, the environment. Unknown keys are errors (a typo must not
 //! silently fall back to a default), and every error names the key and the file.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use seaf_kafka::KafkaSettings;
 use serde::{Deserialize, Deserializer};
 
 /// Prefix of the environment overrides.
@@ -27,50 +27,11 @@ pub struct Config {
     /// A Seafile `seafile.conf` whose `[backup]` section (`primary_url`, `sync_token`,
     /// `sync_poll_interval` in hours) supplies values this file leaves out.
     pub seafile_conf: Option<PathBuf>,
+    /// `[kafka]`: the topic both roles share; its fields document its keys.
     #[serde(default)]
-    pub kafka: KafkaConfig,
+    pub kafka: KafkaSettings,
     pub primary: Option<PrimaryConfig>,
     pub backup: Option<BackupConfig>,
-}
-
-/// `[kafka]`: the topic both roles share.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaConfig {
-    /// Bootstrap servers, comma-separated.
-    #[serde(default = "default_brokers")]
-    pub brokers: String,
-    /// The topic of `RepoUpdate` events.
-    #[serde(default = "default_topic")]
-    pub topic: String,
-    /// The backup's consumer group.
-    #[serde(default = "default_group")]
-    pub group_id: String,
-    /// Partitions when the agent creates the topic.
-    #[serde(default = "default_partitions")]
-    pub partitions: i32,
-    /// Replication factor when the agent creates the topic (3 on a real cluster).
-    #[serde(default = "default_replication")]
-    pub replication_factor: i32,
-    /// Confluent Schema Registry; when set, events use the Confluent wire format.
-    pub schema_registry_url: Option<String>,
-    /// librdkafka properties, passed unchanged (SASL/SSL for existing clusters).
-    #[serde(default)]
-    pub properties: BTreeMap<String, String>,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        KafkaConfig {
-            brokers: default_brokers(),
-            topic: default_topic(),
-            group_id: default_group(),
-            partitions: default_partitions(),
-            replication_factor: default_replication(),
-            schema_registry_url: None,
-            properties: BTreeMap::new(),
-        }
-    }
 }
 
 /// `[primary]`: beside the Seafile server.
@@ -122,21 +83,6 @@ pub struct BackupConfig {
     pub workers: usize,
 }
 
-fn default_brokers() -> String {
-    "127.0.0.1:9092".into()
-}
-fn default_topic() -> String {
-    "seafile-repo-updates".into()
-}
-fn default_group() -> String {
-    "seaf-backup".into()
-}
-fn default_partitions() -> i32 {
-    6
-}
-fn default_replication() -> i32 {
-    1
-}
 fn default_primary_listen() -> String {
     "0.0.0.0:8083".into()
 }
@@ -426,6 +372,8 @@ workers = 8
                 ("SEAF_BACKUP_PRIMARY_POLL_INTERVAL", "250ms"),
                 ("SEAF_BACKUP_SYNC_TOKEN", "0123456789abcdef0123"),
                 ("SEAF_BACKUP_KAFKA_PROPERTIES_SASL_USERNAME", "svc"),
+                ("SEAF_BACKUP_KAFKA_PARTITIONS", "12"),
+                ("SEAF_BACKUP_KAFKA_SCHEMA_REGISTRY_URL", "http://registry:8081"),
                 ("SEAF_BACKUP_LOG", "debug"),
                 ("UNRELATED", "x"),
             ]),
@@ -437,6 +385,32 @@ workers = 8
         assert_eq!(c.primary().unwrap().poll_interval, Duration::from_millis(250));
         assert_eq!(c.sync_token().unwrap(), "0123456789abcdef0123");
         assert_eq!(c.kafka.properties["sasl.username"], "svc");
+        assert_eq!(c.kafka.partitions, 12);
+        assert_eq!(c.kafka.schema_registry_url.as_deref(), Some("http://registry:8081"));
+        assert_eq!(
+            c.kafka.topic, "seafile-repo-updates",
+            "keys not overridden keep the file's"
+        );
+    }
+
+    #[test]
+    fn kafka_section_is_seaf_kafkas_settings() {
+        let c = Config::from_parts("", "empty.toml", env(&[])).unwrap();
+        assert_eq!(c.kafka, KafkaSettings::default());
+
+        let err = Config::from_parts("[kafka]\nbrokerz = \"k:9092\"\n", "my.toml", env(&[])).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("my.toml") && msg.contains("kafka.brokerz"), "{msg}");
+        // Not configurable: internal to the kafka crate.
+        let err = Config::from_parts("[kafka]\ncompacted = false\n", "my.toml", env(&[])).unwrap_err();
+        assert!(format!("{err:#}").contains("kafka.compacted"), "{err:#}");
+
+        let err = Config::from_parts("", "my.toml", env(&[("SEAF_BACKUP_KAFKA_PARTITIONS", "many")])).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("SEAF_BACKUP_KAFKA_PARTITIONS") && msg.contains("kafka.partitions"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`internal_events`]: every logged or measured happening, and the catalogue of metrics.
 //! - [`commands`]: one module per subcommand that is not a role (`verify`).
 //! - [`log_limit`]: one log line per period for happenings that repeat many times a second.
+//! - [`shutdown`]: the stop signal (SIGINT, SIGTERM) both roles end on.
 
 pub mod backup;
 pub mod commands;
@@ -16,4 +17,5 @@ pub mod internal_events;
 pub mod log_limit;
 pub mod primary;
 pub mod protocol;
+pub mod shutdown;
 pub mod telemetry;

@@ -1,11 +1,11 @@
 //! `seaf-backup`: real-time, full-history Seafile backup through Kafka.
 
 use seaf_backup::backup::queue::Queue;
-use seaf_backup::backup::replay::{self, ReplayFrom};
 use seaf_backup::backup::replicate::SyncOptions;
 use seaf_backup::backup::status::StatusReport;
 use seaf_backup::backup::{self, Backup, SyncOutcome};
 use seaf_backup::{commands, config, primary};
+use seaf_kafka::ReplayFrom;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -261,8 +261,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 _ => anyhow::bail!("give --from-beginning, --from-offset P:O or --from-time RFC3339"),
             };
-            let settings = primary::kafka_settings(&config.kafka);
-            let positions = tokio::task::spawn_blocking(move || replay::reposition(&settings, &from)).await??;
+            let settings = config.kafka.clone();
+            let positions =
+                tokio::task::spawn_blocking(move || seaf_kafka::replay::reposition(&settings, &from)).await??;
+            let positions: Vec<String> = positions.iter().map(|p| p.to_string()).collect();
             println!(
                 "consumer group {:?} will re-read from {}",
                 config.kafka.group_id,

@@ -141,8 +141,14 @@ pub fn file_bytes(store: &ObjectStore, stores: RepoStores, file: &SeafFile) -> V
     out
 }
 
-/// The seaf-backup binary that `cargo test --workspace` built beside this test.
+/// The seaf-backup binary that `cargo test --workspace` built beside this test, or the one
+/// `SEAF_TESTS_BIN` names (for a target directory that several checkouts share, where
+/// `target/debug/seaf-backup` is whichever checkout built last; not `SEAF_BACKUP_…`, which the
+/// agent reads as configuration).
 pub fn seaf_backup_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("SEAF_TESTS_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let bin = dir.join("seaf-backup");

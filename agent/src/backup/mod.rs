@@ -26,7 +26,6 @@ pub mod error;
 mod head;
 pub mod library;
 pub mod queue;
-pub mod replay;
 pub mod replicate;
 pub mod scan;
 pub mod status;
@@ -70,17 +69,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 
     let (wake, cancel) = (Arc::new(Notify::new()), CancellationToken::new());
     let mut tasks = JoinSet::new();
-    let codec = crate::primary::codec(&config.kafka).await?;
-    let kafka = crate::primary::kafka_settings(&config.kafka);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    tasks.spawn(consumer::run(
-        kafka,
-        codec,
-        backup.clone(),
-        wake.clone(),
-        health.clone(),
-        stopped,
-    ));
+    let codec = seaf_kafka::Codec::for_settings(&config.kafka).await?;
+    let intake = seaf_kafka::Intake::new(config.kafka.clone(), codec)?;
+    let sink = consumer::BackupSink::new(backup.clone(), wake.clone(), health.clone());
+    tasks.spawn(consumer::run(intake, sink, cancel.clone()));
     let (period, workers) = (settings.sync_poll_interval, settings.workers.max(1));
     tasks.spawn(scan::scan_loop(
         backup.clone(),
@@ -92,11 +84,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     tasks.spawn(state_gauges(backup.queue.clone(), cancel.clone()));
     tasks.spawn(workers::run(backup.clone(), workers, wake, health, cancel.clone()));
     tokio::select! {
-        _ = crate::primary::shutdown_signal() => tracing::info!("stopping"),
+        _ = crate::shutdown::signal() => tracing::info!("stopping"),
         _ = tasks.join_next() => tracing::warn!("a backup task ended; stopping"),
     }
     cancel.cancel();
-    let _ = stop.send(true);
     if tokio::time::timeout(STOP_TIMEOUT, async { while tasks.join_next().await.is_some() {} })
         .await
         .is_err()

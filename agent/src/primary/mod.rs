@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdate, SchemaRegistry};
+use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdate};
 use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, SeafileDb};
 use tokio::sync::mpsc;
 
-use crate::config::{Config, KafkaConfig};
+use crate::config::Config;
 use crate::telemetry::{self, Health};
 use reconcile::{Intent, Reconciler, Target};
 use state::PublishedState;
@@ -32,33 +32,6 @@ const MAX_IN_FLIGHT: usize = 20_000;
 
 /// How long the broker or database may fail before `/healthz` reports unhealthy.
 const HEALTH_GRACE: Duration = Duration::from_secs(30);
-
-/// The Kafka settings both roles derive from `[kafka]`.
-pub fn kafka_settings(k: &KafkaConfig) -> KafkaSettings {
-    KafkaSettings {
-        brokers: k.brokers.clone(),
-        topic: k.topic.clone(),
-        group_id: k.group_id.clone(),
-        partitions: k.partitions,
-        replication_factor: k.replication_factor,
-        properties: k.properties.clone(),
-        ..KafkaSettings::default()
-    }
-}
-
-/// The codec: Confluent wire format when a schema registry is configured (registering the
-/// schema there), else Avro single-object encoding.
-pub async fn codec(k: &KafkaConfig) -> anyhow::Result<Codec> {
-    match &k.schema_registry_url {
-        None => Ok(Codec::single_object()),
-        Some(url) => {
-            let registry = SchemaRegistry::new(url)?;
-            let id = registry.register_repo_update(&k.topic).await?;
-            tracing::info!(schema_id = id, registry = %url, "registered the RepoUpdate schema");
-            Ok(Codec::confluent(id))
-        }
-    }
-}
 
 /// The outcome of one publish, reported back to the loop.
 struct Delivery {
@@ -89,8 +62,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .with_context(|| format!("{}: [primary] database_url", config.source))?;
     let api_addr = api::serve(&primary.listen, api::ApiState::new(store.clone(), db.clone(), &token)).await?;
 
-    let settings = kafka_settings(&config.kafka);
-    let codec = codec(&config.kafka).await?;
+    let settings = config.kafka.clone();
+    let codec = Codec::for_settings(&config.kafka).await?;
     let mut producer = Arc::new(EventProducer::new(&settings, codec.clone())?);
     tokio::spawn(ensure_topic_until_done(settings.clone(), health.clone()));
 
@@ -108,7 +81,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut save = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = false;
     let mut first_poll = true;
-    let shutdown = shutdown_signal();
+    let shutdown = crate::shutdown::signal();
     tokio::pin!(shutdown);
 
     loop {
@@ -265,23 +238,5 @@ async fn ensure_topic_until_done(settings: KafkaSettings, health: Health) {
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }

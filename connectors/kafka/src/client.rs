@@ -1,68 +1,25 @@
-//! librdkafka set-up for both roles: the settings, the producer and consumer configurations
-//! with the guarantees seaf-backup relies on, and creating the topic.
+//! librdkafka configurations for both roles, with the guarantees seaf-backup relies on.
 //!
 //! Two guarantees are not negotiable, so operator properties cannot switch them off:
 //! - the producer is idempotent with `acks=all`: a published event survives a broker failover
 //!   and a retry never duplicates or reorders one repo's events;
-//! - the consumer never commits on its own (`enable.auto.commit=false`): an offset is committed
-//!   only after the event was handed on, so a crash redelivers and never loses.
+//! - the consumer's committed offsets pass only events the backup has made durable. This is the
+//!   one commit mode: `enable.auto.offset.store=false`, so librdkafka never marks a message done
+//!   by itself (the intake stores a batch's offsets after its sink accepted the batch), with
+//!   `enable.auto.commit=true`, so librdkafka commits the *stored* offsets every
+//!   `auto.commit.interval.ms` (one second) and when partitions are revoked or the consumer
+//!   closes. A crash re-reads at most what was accepted in the last second, and never skips an
+//!   event that was not accepted.
 //!
 //! Everything else in `[kafka.properties]` goes to librdkafka unchanged (SASL, TLS, tuning) and
 //! overrides our defaults.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseProducer, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
-/// Where the events go and how the clients connect. Field docs are the configuration reference
-/// for the `[kafka]` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaSettings {
-    /// Bootstrap brokers, comma-separated `host:port` (`[kafka] brokers`).
-    pub brokers: String,
-    /// The topic of `RepoUpdate` events (`[kafka] topic`).
-    pub topic: String,
-    /// The backup role's consumer group (`[kafka] group_id`). Backups sharing it share the work;
-    /// a second backup site needs its own.
-    pub group_id: String,
-    /// Partitions when seaf-backup creates the topic: the most backup consumers that can work in
-    /// parallel. Ignored for an existing topic.
-    pub partitions: i32,
-    /// Replication factor when seaf-backup creates the topic (3 on a real cluster, 1 on a single
-    /// broker). Ignored for an existing topic.
-    pub replication_factor: i32,
-    /// Create the topic with `cleanup.policy=compact`, so it keeps the latest event per library
-    /// (and per primary, for heartbeats) forever instead of dropping old ones by age.
-    pub compacted: bool,
-    /// How often librdkafka reports statistics (consumer lag); zero turns them off.
-    pub statistics_interval: Duration,
-    /// How long broker round-trips at start-up (metadata, topic creation) may take.
-    pub timeout: Duration,
-    /// librdkafka properties passed through unchanged (`[kafka.properties]`), overriding ours.
-    pub properties: BTreeMap<String, String>,
-}
-
-impl Default for KafkaSettings {
-    fn default() -> Self {
-        KafkaSettings {
-            brokers: "127.0.0.1:9092".into(),
-            topic: "seafile-repo-updates".into(),
-            group_id: "seaf-backup".into(),
-            partitions: 6,
-            replication_factor: 1,
-            compacted: true,
-            statistics_interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(30),
-            properties: BTreeMap::new(),
-        }
-    }
-}
+pub use crate::settings::KafkaSettings;
 
 /// Why a Kafka client could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -100,10 +57,6 @@ const OWNED_BY_SETTINGS: &[(&str, &str)] = &[
     ("bootstrap.servers", "set kafka.brokers instead"),
     ("metadata.broker.list", "set kafka.brokers instead"),
     ("group.id", "set kafka.group_id instead"),
-    (
-        "statistics.interval.ms",
-        "it is set from the statistics interval setting",
-    ),
 ];
 
 /// A property that must keep our value: key, the values that keep the guarantee, why.
@@ -128,61 +81,22 @@ const PRODUCER_GUARANTEES: &[Guarantee] = &[
     ),
 ];
 
-/// Consumer properties that must keep our value.
-const CONSUMER_GUARANTEES: &[Guarantee] = &[(
-    "enable.auto.commit",
-    &["false"],
-    "offsets are committed only after an event is handed on, or a crash would lose events",
-)];
+/// Consumer properties that must keep our value: the commit mode of the module doc.
+const CONSUMER_GUARANTEES: &[Guarantee] = &[
+    (
+        "enable.auto.offset.store",
+        &["false"],
+        "only offsets of events the backup recorded may be committed, or a crash would lose events",
+    ),
+    (
+        "enable.auto.commit",
+        &["true"],
+        "librdkafka commits the offsets the backup stored; without it nothing is committed until \
+         the backup stops, and a crash re-reads everything since its start",
+    ),
+];
 
 impl KafkaSettings {
-    /// Settings with the given brokers and topic, defaults otherwise.
-    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
-        KafkaSettings {
-            brokers: brokers.into(),
-            topic: topic.into(),
-            ..Default::default()
-        }
-    }
-
-    /// Checks what librdkafka would only report late or obscurely.
-    pub fn validate(&self) -> Result<(), ClientError> {
-        let bad = |setting, problem: String| Err(ClientError::BadSetting { setting, problem });
-        if self.brokers.trim().is_empty() {
-            return bad("brokers", "is empty (expected host:port[,host:port...])".into());
-        }
-        if self.topic.is_empty()
-            || self.topic.len() > 249
-            || self.topic == "."
-            || self.topic == ".."
-            || !self
-                .topic
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        {
-            return bad(
-                "topic",
-                format!(
-                    "{:?} is not a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)",
-                    self.topic
-                ),
-            );
-        }
-        if self.group_id.is_empty() {
-            return bad("group_id", "is empty".into());
-        }
-        if self.partitions < 1 {
-            return bad("partitions", format!("{} (at least 1)", self.partitions));
-        }
-        if self.replication_factor < 1 {
-            return bad(
-                "replication_factor",
-                format!("{} (at least 1)", self.replication_factor),
-            );
-        }
-        Ok(())
-    }
-
     /// What every client shares: the brokers and the operator's properties.
     fn base_config(&self, guarantees: &[Guarantee]) -> Result<ClientConfig, ClientError> {
         self.validate()?;
@@ -230,18 +144,17 @@ impl KafkaSettings {
         Ok(config)
     }
 
-    /// The backup's consumer: group `group_id`, no auto-commit, from the earliest offset when
-    /// the group has none, statistics for lag, then `[kafka.properties]`.
+    /// The backup's consumer: group `group_id`, the commit mode of the module doc (periodic
+    /// commits of explicitly stored offsets), from the earliest offset when the group has none,
+    /// then `[kafka.properties]`.
     pub fn consumer_config(&self) -> Result<ClientConfig, ClientError> {
         let mut config = self.base_config(CONSUMER_GUARANTEES)?;
         config.set("group.id", &self.group_id);
-        config.set("enable.auto.commit", "false");
+        config.set("enable.auto.offset.store", "false");
+        config.set("enable.auto.commit", "true");
+        config.set("auto.commit.interval.ms", "1000");
         config.set("auto.offset.reset", "earliest");
         config.set("enable.partition.eof", "false");
-        config.set(
-            "statistics.interval.ms",
-            self.statistics_interval.as_millis().to_string(),
-        );
         self.apply_properties(&mut config);
         Ok(config)
     }
@@ -254,182 +167,12 @@ impl KafkaSettings {
     }
 }
 
-/// What [`ensure_topic`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopicStatus {
-    /// Created now, with this many partitions.
-    Created { partitions: usize },
-    /// Was there already (made by us earlier, or by the operator), with this many partitions.
-    Existed { partitions: usize },
-}
-
-impl TopicStatus {
-    pub fn partitions(self) -> usize {
-        match self {
-            TopicStatus::Created { partitions } | TopicStatus::Existed { partitions } => partitions,
-        }
-    }
-}
-
-/// Asks the brokers for the topic's partition count; `Ok(None)` when the topic does not exist.
-/// Fails with [`ClientError::Unreachable`] when no broker answers within `settings.timeout`.
-pub async fn topic_partitions(settings: &KafkaSettings) -> Result<Option<usize>, ClientError> {
-    let config = settings.admin_config()?;
-    let owned = settings.clone();
-    tokio::task::spawn_blocking(move || {
-        let client: BaseProducer = config.create().map_err(ClientError::Config)?;
-        metadata_partitions(&client, &owned, owned.timeout)
-    })
-    .await
-    .map_err(|e| {
-        unreachable(
-            &settings.brokers,
-            settings.timeout,
-            format!("metadata task failed: {e}"),
-        )
-    })?
-}
-
-fn unreachable(brokers: &str, timeout: Duration, detail: impl Into<String>) -> ClientError {
-    ClientError::Unreachable {
-        brokers: brokers.to_owned(),
-        timeout,
-        detail: detail.into(),
-    }
-}
-
-/// Blocking metadata request (librdkafka's is synchronous).
-fn metadata_partitions(
-    client: &BaseProducer,
-    settings: &KafkaSettings,
-    timeout: Duration,
-) -> Result<Option<usize>, ClientError> {
-    let metadata = client
-        .client()
-        .fetch_metadata(Some(&settings.topic), timeout)
-        .map_err(|e| unreachable(&settings.brokers, timeout, e.to_string()))?;
-    if metadata.brokers().is_empty() {
-        return Err(unreachable(
-            &settings.brokers,
-            timeout,
-            "the cluster reported no brokers",
-        ));
-    }
-    Ok(metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == settings.topic && t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| t.partitions().len()))
-}
-
-/// `min.insync.replicas` for a topic seaf-backup creates: with three or more replicas, 2, so an
-/// event acknowledged with `acks=all` is on two brokers and one broker may be down without
-/// stopping publication; below three, the broker's default (where a second required copy
-/// would stop publication whenever one broker is away).
-pub fn min_insync_replicas(replication_factor: i32) -> Option<&'static str> {
-    (replication_factor >= 3).then_some("2")
-}
-
-/// Creates the topic unless it exists (idempotent, safe to race with another process), then
-/// waits until the brokers report it, so a producer or consumer started next finds it.
-///
-/// Brokers that do not auto-create topics (most production clusters) need this; the roles
-/// call it at start-up.
-pub async fn ensure_topic(settings: &KafkaSettings) -> Result<TopicStatus, ClientError> {
-    if let Some(partitions) = topic_partitions(settings).await? {
-        return Ok(TopicStatus::Existed { partitions });
-    }
-    let admin: AdminClient<DefaultClientContext> = settings.admin_config()?.create().map_err(ClientError::Config)?;
-    let mut topic = NewTopic::new(
-        &settings.topic,
-        settings.partitions,
-        TopicReplication::Fixed(settings.replication_factor),
-    );
-    if settings.compacted {
-        topic = topic.set("cleanup.policy", "compact");
-    }
-    if let Some(min_isr) = min_insync_replicas(settings.replication_factor) {
-        topic = topic.set("min.insync.replicas", min_isr);
-    }
-    let options = AdminOptions::new()
-        .request_timeout(Some(settings.timeout))
-        .operation_timeout(Some(settings.timeout));
-    let create_error = |detail: String, hint: &'static str| ClientError::CreateTopic {
-        topic: settings.topic.clone(),
-        brokers: settings.brokers.clone(),
-        detail,
-        hint,
-    };
-    let results = admin.create_topics([&topic], &options).await.map_err(|e| match e {
-        KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)
-        | KafkaError::AdminOp(RDKafkaErrorCode::BrokerTransportFailure)
-        | KafkaError::AdminOp(RDKafkaErrorCode::AllBrokersDown) => {
-            unreachable(&settings.brokers, settings.timeout, e.to_string())
-        }
-        other => create_error(other.to_string(), ""),
-    })?;
-    let mut created = false;
-    for result in results {
-        match result {
-            Ok(_) => created = true,
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(create_error(code.to_string(), create_hint(code))),
-        }
-    }
-
-    // Creation is asynchronous on the broker side: wait until metadata shows the topic.
-    let deadline = Instant::now() + settings.timeout;
-    loop {
-        if let Some(partitions) = topic_partitions(settings).await? {
-            return Ok(if created {
-                TopicStatus::Created { partitions }
-            } else {
-                TopicStatus::Existed { partitions }
-            });
-        }
-        if Instant::now() >= deadline {
-            return Err(create_error(
-                format!(
-                    "the brokers accepted it but did not report it within {:?}",
-                    settings.timeout
-                ),
-                "",
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn create_hint(code: RDKafkaErrorCode) -> &'static str {
-    match code {
-        RDKafkaErrorCode::InvalidReplicationFactor => {
-            ". The cluster has fewer brokers than kafka.replication_factor: lower it or add brokers"
-        }
-        RDKafkaErrorCode::InvalidPartitions => ". Check kafka.partitions",
-        RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed => {
-            ". seaf-backup's principal may not create topics: ask the operator to create it, or grant CREATE"
-        }
-        RDKafkaErrorCode::PolicyViolation | RDKafkaErrorCode::InvalidConfig => {
-            ". The broker refused the topic's settings (cleanup.policy=compact?)"
-        }
-        _ => "",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn settings() -> KafkaSettings {
         KafkaSettings::new("127.0.0.1:1", "seafile-repo-updates")
-    }
-
-    #[test]
-    fn created_topics_need_two_in_sync_copies_from_three_replicas() {
-        assert_eq!(min_insync_replicas(1), None);
-        assert_eq!(min_insync_replicas(2), None);
-        assert_eq!(min_insync_replicas(3), Some("2"));
-        assert_eq!(min_insync_replicas(5), Some("2"));
     }
 
     #[test]
@@ -466,23 +209,31 @@ mod tests {
     }
 
     #[test]
-    fn consumer_never_auto_commits() {
+    fn consumer_commits_only_stored_offsets() {
         let mut s = settings();
-        s.statistics_interval = Duration::from_millis(500);
+        s.properties.insert("auto.commit.interval.ms".into(), "5000".into());
         let c = s.consumer_config().unwrap();
         assert_eq!(c.get("group.id"), Some("seaf-backup"));
-        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(c.get("enable.auto.commit"), Some("true"));
+        assert_eq!(c.get("auto.commit.interval.ms"), Some("5000"), "the period is tunable");
         assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
-        assert_eq!(c.get("statistics.interval.ms"), Some("500"));
 
-        s.properties.insert("enable.auto.commit".into(), "true".into());
-        assert!(s
-            .consumer_config()
-            .unwrap_err()
-            .to_string()
-            .contains("enable.auto.commit"));
-        // The producer does not care about a consumer property.
-        assert!(s.producer_config().is_ok());
+        for (key, value) in [("enable.auto.offset.store", "true"), ("enable.auto.commit", "false")] {
+            let mut s = settings();
+            s.properties.insert(key.into(), value.into());
+            let err = s.consumer_config().unwrap_err();
+            assert!(
+                matches!(err, ClientError::ForbiddenProperty { .. }),
+                "{key}={value}: {err}"
+            );
+            assert!(err.to_string().contains(key), "{err}");
+            // The producer does not care about a consumer property.
+            assert!(s.producer_config().is_ok());
+        }
+        // Our own values, spelt otherwise, are fine.
+        s.properties.insert("enable.auto.offset.store".into(), " FALSE ".into());
+        assert!(s.consumer_config().is_ok());
     }
 
     #[test]
@@ -491,25 +242,5 @@ mod tests {
         s.properties.insert("group.id".into(), "other".into());
         let err = s.consumer_config().unwrap_err().to_string();
         assert!(err.contains("kafka.group_id"), "{err}");
-    }
-
-    #[test]
-    fn bad_settings_name_the_setting() {
-        let mut s = settings();
-        s.topic = "no spaces".into();
-        assert!(s.validate().unwrap_err().to_string().contains("kafka setting topic"));
-        let mut s = settings();
-        s.partitions = 0;
-        assert!(s.validate().unwrap_err().to_string().contains("partitions"));
-    }
-
-    #[tokio::test]
-    async fn unreachable_brokers_are_named_in_the_error() {
-        // Port 1 on loopback: nothing listens, connections are refused at once.
-        let mut s = settings();
-        s.timeout = Duration::from_secs(2);
-        let err = ensure_topic(&s).await.unwrap_err();
-        assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
-        assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
     }
 }

@@ -1,154 +1,152 @@
-//! Consumer lag from librdkafka's own statistics, not from extra broker round-trips.
+//! Consumer lag of every assigned partition, measured by the intake itself.
 //!
-//! With `statistics.interval.ms` set, librdkafka hands its client a JSON report on that period;
-//! each assigned partition carries `consumer_lag` (high watermark minus committed offset). Since
-//! the backup commits only after handing an event on, that is exactly "events not yet safe",
-//! which `seaf_backup_consumer_lag{topic,partition}` exports.
+//! librdkafka's statistics report lag late (a statistics period after start), only for
+//! partitions that have a committed offset, and only while messages flow. The intake instead
+//! asks the brokers for each assigned partition's watermarks every few seconds and at every
+//! rebalance, so every partition has a lag from its assignment on, also while idle.
+//!
+//! The lag of a partition is the messages the sink has not accepted yet: the high watermark
+//! minus the first offset not accepted. That offset is the one after the last batch the sink
+//! accepted in this assignment, or, before the first, the group's committed offset, or, when
+//! the group has none, the low watermark (where `auto.offset.reset=earliest` starts reading).
+//! Messages read but not yet accepted (the sink's database is down) are lag: they are not safe.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
-use rdkafka::consumer::{ConsumerContext, Rebalance};
-use serde::Deserialize;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::{Offset, TopicPartitionList};
 
-/// The lag of one partition at the last statistics report.
+use crate::consumer::EventConsumer;
+
+/// The lag of one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionLag {
     pub topic: String,
     pub partition: i32,
-    /// Messages after the committed offset.
+    /// Messages after the first offset not accepted (zero: nothing left to do).
     pub lag: i64,
 }
 
-#[derive(Deserialize)]
-struct Stats {
-    #[serde(default)]
-    topics: BTreeMap<String, TopicStats>,
+/// `high - next`, `next` being the first offset not handled (`None`: nothing committed, so
+/// reading starts at `low`). An offset outside the watermarks, such as a committed offset whose
+/// messages retention has deleted, counts from the nearest watermark, where reading resumes.
+pub fn lag(low: i64, high: i64, next: Option<i64>) -> i64 {
+    let next = next.unwrap_or(low).max(low).min(high);
+    (high - next).max(0)
 }
 
-#[derive(Deserialize)]
-struct TopicStats {
-    #[serde(default)]
-    partitions: BTreeMap<String, PartitionStats>,
+/// Why a lag measurement failed (it is skipped; the next one may succeed).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MeasureError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error("the brokers gave no high watermark for partition {0}")]
+    NoWatermark(i32),
 }
 
-#[derive(Deserialize)]
-struct PartitionStats {
-    partition: i32,
-    #[serde(default = "unknown")]
-    consumer_lag: i64,
-}
-
-fn unknown() -> i64 {
-    -1
-}
-
-/// Per-partition consumer lag in one librdkafka statistics JSON report, sorted by topic and
-/// partition. Partitions whose lag librdkafka does not know (-1: not assigned here, nothing
-/// committed or fetched yet) and its internal partition -1 are left out.
-pub fn parse_consumer_lag(stats_json: &[u8]) -> Result<Vec<PartitionLag>, serde_json::Error> {
-    let stats: Stats = serde_json::from_slice(stats_json)?;
-    let mut out: Vec<PartitionLag> = stats
-        .topics
-        .into_iter()
-        .flat_map(|(topic, t)| {
-            t.partitions
-                .into_values()
-                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
-                .map(move |p| PartitionLag {
-                    topic: topic.clone(),
-                    partition: p.partition,
-                    lag: p.consumer_lag,
-                })
-        })
+/// Asks the brokers for the lag of every partition of `topic` assigned to `consumer`, given the
+/// offsets after what was accepted (`accepted`). Blocking, and done within about `budget`: every
+/// request gets what is left of it. At most three requests, whatever the number of partitions:
+/// the high watermarks, the committed offsets and low watermarks of partitions nothing was
+/// accepted on yet.
+pub(crate) fn measure(
+    consumer: &EventConsumer,
+    topic: &str,
+    accepted: &BTreeMap<i32, i64>,
+    budget: Duration,
+) -> Result<Vec<PartitionLag>, MeasureError> {
+    let deadline = Instant::now() + budget;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let assigned: Vec<i32> = consumer
+        .assignment()?
+        .elements_for_topic(topic)
+        .iter()
+        .map(|e| e.partition())
         .collect();
-    out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    let high = list_offsets(consumer, topic, &assigned, Offset::End, left())?;
+    let fresh: Vec<i32> = assigned.iter().copied().filter(|p| !accepted.contains_key(p)).collect();
+    let committed = committed(consumer, topic, &fresh, left())?;
+    let low = list_offsets(consumer, topic, &fresh, Offset::Beginning, left())?;
+    assigned
+        .into_iter()
+        .map(|partition| {
+            let high = *high.get(&partition).ok_or(MeasureError::NoWatermark(partition))?;
+            let next = accepted.get(&partition).or_else(|| committed.get(&partition));
+            Ok(PartitionLag {
+                topic: topic.to_owned(),
+                partition,
+                lag: lag(low.get(&partition).copied().unwrap_or(0), high, next.copied()),
+            })
+        })
+        .collect()
+}
+
+/// The latest (`Offset::End`) or earliest (`Offset::Beginning`) offset of each of
+/// `partitions`, in one ListOffsets request per leader.
+fn list_offsets(
+    consumer: &EventConsumer,
+    topic: &str,
+    partitions: &[i32],
+    at: Offset,
+    timeout: Duration,
+) -> KafkaResult<BTreeMap<i32, i64>> {
+    if partitions.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut query = TopicPartitionList::new();
+    for &partition in partitions {
+        query.add_partition_offset(topic, partition, at)?;
+    }
+    offsets(&consumer.offsets_for_times(query, timeout)?)
+}
+
+/// The group's committed offsets of `partitions`; those without one are left out.
+fn committed(
+    consumer: &EventConsumer,
+    topic: &str,
+    partitions: &[i32],
+    timeout: Duration,
+) -> KafkaResult<BTreeMap<i32, i64>> {
+    if partitions.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut query = TopicPartitionList::new();
+    for &partition in partitions {
+        query.add_partition(topic, partition);
+    }
+    offsets(&consumer.committed_offsets(query, timeout)?)
+}
+
+/// The real offsets of a broker's answer, by partition; a partition's error fails it all.
+fn offsets(answer: &TopicPartitionList) -> KafkaResult<BTreeMap<i32, i64>> {
+    let mut out = BTreeMap::new();
+    for e in answer.elements() {
+        e.error()?;
+        if let Offset::Offset(o) = e.offset() {
+            out.insert(e.partition(), o);
+        }
+    }
     Ok(out)
-}
-
-/// A librdkafka client context that keeps the latest per-partition lag and logs rebalances.
-/// Cheap to clone: clones share the same numbers.
-#[derive(Debug, Clone, Default)]
-pub struct LagContext {
-    latest: Arc<Mutex<Vec<PartitionLag>>>,
-}
-
-impl LagContext {
-    /// The lag at the last statistics report (empty before the first one).
-    pub fn consumer_lag(&self) -> Vec<PartitionLag> {
-        self.latest.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-impl ClientContext for LagContext {
-    fn stats_raw(&self, statistics: &[u8]) {
-        match parse_consumer_lag(statistics) {
-            Ok(lag) => {
-                if let Ok(mut latest) = self.latest.lock() {
-                    *latest = lag;
-                }
-            }
-            Err(e) => tracing::warn!("could not read librdkafka statistics: {e}"),
-        }
-    }
-}
-
-impl ConsumerContext for LagContext {
-    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                tracing::info!(partitions = ?parts, "consumer group assigned partitions");
-            }
-            Rebalance::Revoke(tpl) => {
-                let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                tracing::info!(partitions = ?parts, "consumer group revoked partitions");
-            }
-            Rebalance::Error(e) => tracing::warn!("consumer group rebalance failed: {e}"),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::lag;
 
     #[test]
-    fn reads_consumer_lag_per_partition() {
-        // Trimmed from a real librdkafka 2.x report.
-        let json = br#"{
-          "name": "seaf-backup#consumer-1", "type": "consumer", "ts": 1,
-          "topics": {
-            "seafile-repo-updates": {
-              "topic": "seafile-repo-updates", "age": 1, "metadata_age": 1,
-              "partitions": {
-                "1": {"partition": 1, "desired": true, "hi_offset": 10, "committed_offset": 7, "consumer_lag": 3, "consumer_lag_stored": 2},
-                "0": {"partition": 0, "desired": true, "hi_offset": 5, "committed_offset": 5, "consumer_lag": 0},
-                "2": {"partition": 2, "desired": false, "consumer_lag": -1},
-                "-1": {"partition": -1, "consumer_lag": -1}
-              }
-            }
-          }
-        }"#;
-        let lag = parse_consumer_lag(json).unwrap();
-        let t = "seafile-repo-updates".to_owned();
-        assert_eq!(
-            lag,
-            vec![
-                PartitionLag {
-                    topic: t.clone(),
-                    partition: 0,
-                    lag: 0
-                },
-                PartitionLag {
-                    topic: t,
-                    partition: 1,
-                    lag: 3
-                },
-            ]
-        );
-        assert!(parse_consumer_lag(br#"{"type": "producer"}"#).unwrap().is_empty());
-        assert!(parse_consumer_lag(b"not json").is_err());
+    fn lag_counts_from_the_first_offset_not_handled() {
+        // Accepted (or committed) up to 7 of a partition holding 0..10: 3 to go.
+        assert_eq!(lag(0, 10, Some(7)), 3);
+        assert_eq!(lag(0, 10, Some(10)), 0);
+        // Nothing committed: from the low watermark, all that the partition still holds.
+        assert_eq!(lag(4, 10, None), 6);
+        assert_eq!(lag(0, 0, None), 0);
+        // A committed offset below what retention kept: reading resumes at the low watermark.
+        assert_eq!(lag(4, 10, Some(2)), 6);
+        // Never negative, whatever a broker answers.
+        assert_eq!(lag(0, 10, Some(12)), 0);
+        assert_eq!(lag(10, 5, None), 0);
     }
 }

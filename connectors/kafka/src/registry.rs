@@ -10,7 +10,8 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 
-use crate::codec::SCHEMA_JSON;
+use crate::codec::{Codec, SCHEMA_JSON};
+use crate::settings::KafkaSettings;
 
 /// The registry's own media type (accepted and sent).
 pub const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
@@ -24,6 +25,22 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The subject Confluent's default `TopicNameStrategy` uses for a topic's message values.
 pub fn value_subject(topic: &str) -> String {
     format!("{topic}-value")
+}
+
+impl Codec {
+    /// The codec both roles use with `settings`: the Confluent wire format when
+    /// `schema_registry_url` is set, after registering the schema there (so both roles learn the
+    /// same id, and an incompatible schema fails at start rather than at the first event), else
+    /// Avro single-object encoding.
+    pub async fn for_settings(settings: &KafkaSettings) -> Result<Codec, RegistryError> {
+        let Some(url) = &settings.schema_registry_url else {
+            return Ok(Codec::single_object());
+        };
+        let registry = SchemaRegistry::new(url)?;
+        let id = registry.register_repo_update(&settings.topic).await?;
+        tracing::info!(schema_id = id, registry = %registry.url(), "registered the RepoUpdate schema");
+        Ok(Codec::confluent(id))
+    }
 }
 
 /// A Confluent Schema Registry (or a compatible one: Karapace, Redpanda, Apicurio's ccompat API).

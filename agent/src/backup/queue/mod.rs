@@ -84,7 +84,9 @@ impl Queue {
             .unwrap_or_default();
         if !have.iter().any(|c| c.eq_ignore_ascii_case("old_heads")) {
             let add = "ALTER TABLE SeafBackupRepoState ADD COLUMN old_heads TEXT";
-            self.db.execute("adding SeafBackupRepoState.old_heads", add, &[]).await?;
+            self.db
+                .execute("adding SeafBackupRepoState.old_heads", add, &[])
+                .await?;
         }
         Ok(())
     }
@@ -223,7 +225,15 @@ impl Queue {
         let sql = format!(
             "SELECT repo_id, state, head, old_head, error, updated_at, old_heads FROM SeafBackupRepoState{filter} ORDER BY repo_id"
         );
-        let cols = ["repo_id", "state", "head", "old_head", "error", "updated_at", "old_heads"];
+        let cols = [
+            "repo_id",
+            "state",
+            "head",
+            "old_head",
+            "error",
+            "updated_at",
+            "old_heads",
+        ];
         let rows = self.db.fetch_rows("reading sync states", &sql, binds, &cols).await?;
         rows.into_iter().filter_map(parse_state_row).collect()
     }
@@ -255,7 +265,10 @@ fn parse_state_row(mut r: Vec<Option<String>>) -> Option<Result<RepoSyncState, D
 
 /// A space-separated list of heads (unreadable entries are left out).
 pub(crate) fn parse_heads(list: Option<&str>) -> Vec<ObjectId> {
-    list.unwrap_or_default().split_whitespace().filter_map(|h| ObjectId::parse(h).ok()).collect()
+    list.unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|h| ObjectId::parse(h).ok())
+        .collect()
 }
 
 /// The states grouped by where a change takes them: one `UPDATE` per group.
