@@ -691,10 +691,11 @@ fn bad_input_is_counted_logged_and_harmless() {
     assert!(site.backup.alive() && site.primary.alive(), "a process crashed");
     assert_eq!(code, 0, "{out}");
     assert!(others_converged, "{}\n{}", site.backup.log_tail(), site.status_text());
-    assert_eq!(
-        undecodable_lines,
-        4,
-        "each bad message is logged once:\n{}",
+    // Counted every one, logged rate-limited: the first line, the rest in a later one's
+    // `unlogged` count (a writer of foreign messages can produce thousands).
+    assert!(
+        (1..=2).contains(&undecodable_lines),
+        "bad messages are logged rate-limited:\n{}",
         site.backup.log_lines("undecodable")
     );
     let failed = site.backup.metric("seaf_backup_events_total", &["result=\"failed\""]);

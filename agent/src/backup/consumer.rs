@@ -8,15 +8,18 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
-use seaf_kafka::{Batch, BrokerError, EventSink, Intake, PartitionLag, RepoUpdateKind};
+use seaf_kafka::{Batch, EventSink, Intake, PartitionLag, RepoUpdateKind};
 use seaf_seafile::DbError;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Backup;
-use crate::log_limit::LogLimit;
+use crate::internal_events::consumer::{
+    BrokerError, ConsumerLag, EventsQueued, HeartbeatsReceived, SecondsBehindPrimary, UndecodableMessage,
+};
+use crate::internal_events::InternalEvent;
 use crate::telemetry::Health;
 
 /// Reads the topic into `sink` until `cancel` is cancelled; returns within
@@ -30,7 +33,6 @@ pub struct BackupSink {
     backup: Backup,
     wake: Arc<Notify>,
     health: Health,
-    errors: Mutex<LogLimit>,
     /// The (topic, partition) lag series of the last report: those missing from the next one
     /// were revoked and are set to zero (another consumer of the group has their lag now).
     lag_series: Mutex<BTreeSet<(String, i32)>>,
@@ -42,7 +44,6 @@ impl BackupSink {
             backup,
             wake,
             health,
-            errors: Mutex::new(LogLimit::new(Duration::from_secs(30))),
             lag_series: Mutex::default(),
         }
     }
@@ -78,33 +79,35 @@ impl EventSink for BackupSink {
             }
         }
         if heartbeats > 0 {
-            metrics::counter!("seaf_backup_events_total", "result" => "heartbeat").increment(heartbeats);
+            HeartbeatsReceived { count: heartbeats }.emit();
         }
         for skipped in &batch.undecodable {
-            metrics::counter!("seaf_backup_events_total", "result" => "undecodable").increment(1);
-            tracing::warn!(partition = skipped.partition, offset = skipped.offset, error = %skipped.error, "skipping an undecodable message");
+            let (partition, offset, error) = (skipped.partition, skipped.offset, &skipped.error);
+            UndecodableMessage {
+                partition,
+                offset,
+                error,
+            }
+            .emit();
         }
         if let Some(newest) = newest {
-            let age = SystemTime::now().duration_since(newest).unwrap_or_default();
-            metrics::gauge!("seaf_backup_seconds_behind_primary").set(age.as_secs_f64());
+            let behind = SystemTime::now().duration_since(newest).unwrap_or_default();
+            SecondsBehindPrimary { behind }.emit();
         }
         if !repos.is_empty() {
-            metrics::counter!("seaf_backup_events_total", "result" => "queued").increment(queued);
+            EventsQueued { count: queued }.emit();
             self.wake.notify_one();
         }
         Ok(())
     }
 
-    fn broker_error(&self, error: &BrokerError) {
+    fn broker_error(&self, error: &seaf_kafka::BrokerError) {
         self.health.failed("broker", error);
         if !error.repeats() {
             tracing::warn!(error = %error, "Kafka consumer not ready");
             return;
         }
-        let admitted = self.errors.lock().map(|mut l| l.admit(Instant::now()));
-        if let Ok(Some(unlogged)) = admitted {
-            tracing::warn!(error = %error, unlogged, "Kafka consumer error (librdkafka keeps reconnecting)");
-        }
+        BrokerError { error }.emit();
     }
 
     fn broker_ok(&self) {
@@ -115,12 +118,20 @@ impl EventSink for BackupSink {
         let now: BTreeSet<(String, i32)> = lag.iter().map(|l| (l.topic.clone(), l.partition)).collect();
         let Ok(mut series) = self.lag_series.lock() else { return };
         for (topic, partition) in series.difference(&now) {
-            metrics::gauge!("seaf_backup_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
-                .set(0.0);
+            ConsumerLag {
+                topic,
+                partition: *partition,
+                lag: 0,
+            }
+            .emit();
         }
         for l in lag {
-            metrics::gauge!("seaf_backup_consumer_lag", "topic" => l.topic.clone(), "partition" => l.partition.to_string())
-                .set(l.lag as f64);
+            ConsumerLag {
+                topic: &l.topic,
+                partition: l.partition,
+                lag: l.lag,
+            }
+            .emit();
         }
         *series = now;
     }

@@ -20,12 +20,15 @@ impl InternalEvent for EventsQueued {
     }
 }
 
-/// A heartbeat (or an event naming no library) was read: the primary is alive and publishing.
-pub struct HeartbeatReceived;
+/// Heartbeats (or events naming no library) were read, `count` of them (one batch): the
+/// primary is alive and publishing.
+pub struct HeartbeatsReceived {
+    pub count: u64,
+}
 
-impl InternalEvent for HeartbeatReceived {
+impl InternalEvent for HeartbeatsReceived {
     fn emit(self) {
-        metrics::counter!(BACKUP_EVENTS, "result" => "heartbeat").increment(1);
+        metrics::counter!(BACKUP_EVENTS, "result" => "heartbeat").increment(self.count);
     }
 }
 
@@ -63,7 +66,8 @@ impl InternalEvent for SecondsBehindPrimary {
     }
 }
 
-/// librdkafka's lag of one partition: messages after the committed offset.
+/// The lag of one assigned partition: messages after the first one not yet recorded (zero for
+/// a partition revoked since the last report, whose lag another consumer reports now).
 pub struct ConsumerLag<'a> {
     pub topic: &'a str,
     pub partition: i32,

@@ -48,7 +48,7 @@ fn emit_all() {
     }
     .emit();
     EventsQueued { count: 2 }.emit();
-    HeartbeatReceived.emit();
+    HeartbeatsReceived { count: 1 }.emit();
     SecondsBehindPrimary {
         behind: Duration::from_secs(1),
     }
