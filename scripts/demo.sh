@@ -26,7 +26,7 @@ KEEP=0
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/seaf-backup/target}"
 DEMO="$ROOT/.demo"
 BROKER_PORT=19092
-TOKEN="demo-sync-token-$(date +%s)-change-me"
+TOKEN="$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LIBRARIES=20
 UPDATES=10
 

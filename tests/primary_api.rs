@@ -11,7 +11,7 @@ use seaf_seafile::{ObjectKind, SeafileDb};
 use support::Fixture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const TOKEN: &str = "c7a78c0210c2470e14a20a8244562ab8ad509734";
+const TOKEN: &str = "5f0c3b9e2a7d4c1f8e6b0a9d3c2e1f4a7b8c9d0e";
 const DOCUMENTS: &str = "300ca0c9-310b-4344-8289-441bcd1e031c";
 
 struct Server {
@@ -26,9 +26,13 @@ impl Server {
     async fn start() -> Option<Server> {
         let fx = Fixture::unpack()?;
         let db = SeafileDb::connect(&fx.database_url()).await.unwrap();
-        let addr = api::serve("127.0.0.1:0", ApiState::new(fx.store(), db, TOKEN))
-            .await
-            .unwrap();
+        let addr = api::serve(
+            "127.0.0.1:0",
+            ApiState::new(fx.store(), db, TOKEN),
+            api::ServerOptions::default(),
+        )
+        .await
+        .unwrap();
         Some(Server {
             base: format!("http://{addr}/api/v1"),
             addr,

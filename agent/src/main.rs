@@ -1,18 +1,11 @@
 //! `seaf-backup`: real-time, full-history Seafile backup through Kafka.
 
-use seaf_backup::backup::queue::Queue;
-use seaf_backup::backup::replicate::SyncOptions;
-use seaf_backup::backup::status::StatusReport;
-use seaf_backup::backup::{self, Backup, SyncOutcome};
-use seaf_backup::{commands, config, primary};
-use seaf_kafka::ReplayFrom;
+use seaf_backup::{backup, commands, config, primary};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use seaf_seafile::{RepoId, WalkOptions};
 
 #[derive(Parser)]
 #[command(name = "seaf-backup", version, about, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -170,107 +163,28 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Primary { config } => {
-            let config = config::Config::load(&config)?;
-            primary::run(&config).await?;
+            primary::run(&config::Config::load(&config)?).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { config } => {
             backup::run(&config::Config::load(&config)?).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { config, json } => {
-            let config = config::Config::load(&config)?;
-            let db = seaf_seafile::SeafileDb::connect(&config.backup()?.database_url).await?;
-            let queue = Queue::new(db);
-            queue.create_table().await?;
-            let report = StatusReport::from_states(&queue.states().await?);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.to_text());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Sync { config, force, repo_id } => {
-            let config = config::Config::load(&config)?;
-            let repo = RepoId::parse(&repo_id).context("the repo_id argument")?;
-            let backup = Backup::open(&config).await?;
-            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let progress = move |phase: &str, n: u64| {
-                if tty {
-                    eprint!("\r{phase}: {n} objects   ");
-                }
-            };
-            let outcome = loop {
-                match backup.sync_library(repo, SyncOptions { force }, &progress).await {
-                    Ok(SyncOutcome::Busy) => {
-                        // A running backup holds the library; wait for its lease.
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    }
-                    other => break other,
-                }
-            };
-            if tty {
-                eprintln!();
-            }
-            match outcome? {
-                SyncOutcome::NoOp => println!("{repo}: already up to date"),
-                SyncOutcome::Deleted => println!("{repo}: deleted on the primary; the backup keeps its data"),
-                SyncOutcome::Trashed { head, report } => {
-                    println!(
-                        "{repo}: in the primary's trash; in the backup's trash at {head} ({} objects fetched)",
-                        report.objects()
-                    );
-                    print_skipped(&report);
-                }
-                SyncOutcome::Busy => unreachable!(),
-                SyncOutcome::Applied { head, report, old_head } => {
-                    println!(
-                        "{repo}: synced to {head}: {} commits, {} fs objects, {} blocks, {} bytes",
-                        report.commits, report.fs_objects, report.blocks, report.bytes
-                    );
-                    if let Some(old) = old_head {
-                        println!("note: the primary moved the head backwards or elsewhere; the old head {old} and its history are kept");
-                    }
-                    print_skipped(&report);
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Scan { config } => {
-            let config = config::Config::load(&config)?;
-            let backup = Backup::open(&config).await?;
-            let marked = backup.full_scan().await?;
-            println!("{marked} libraries differ from the primary and are queued for the backup");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Status { config, json } => commands::status::run(&config, json).await,
+        Command::Sync { config, force, repo_id } => commands::sync::run(&config, &repo_id, force).await,
+        Command::Scan { config } => commands::scan::run(&config).await,
         Command::Replay {
             config,
             from_beginning,
             from_offset,
             from_time,
         } => {
-            let config = config::Config::load(&config)?;
-            let from = match (from_beginning, from_offset, from_time) {
-                (true, _, _) => ReplayFrom::Beginning,
-                (_, Some(o), _) => ReplayFrom::parse_offset(&o)?,
-                (_, _, Some(t)) => {
-                    let at = humantime::parse_rfc3339_weak(&t)
-                        .with_context(|| format!("--from-time {t:?} is not RFC 3339"))?;
-                    ReplayFrom::Time(at.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64)
-                }
-                _ => anyhow::bail!("give --from-beginning, --from-offset P:O or --from-time RFC3339"),
+            let from = commands::replay::From {
+                beginning: from_beginning,
+                offset: from_offset,
+                time: from_time,
             };
-            let settings = config.kafka.clone();
-            let positions =
-                tokio::task::spawn_blocking(move || seaf_kafka::replay::reposition(&settings, &from)).await??;
-            let positions: Vec<String> = positions.iter().map(|p| p.to_string()).collect();
-            println!(
-                "consumer group {:?} will re-read from {}",
-                config.kafka.group_id,
-                positions.join(", ")
-            );
-            Ok(ExitCode::SUCCESS)
+            commands::replay::run(&config, from).await
         }
         Command::Verify {
             config,
@@ -280,28 +194,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             strict,
             repo_id,
         } => {
-            let (data_dir, database_url) = match (config, data_dir, database_url) {
-                (_, Some(dir), Some(url)) => (dir, url),
-                (Some(path), _, _) => config::Config::load(&path)?.storage_side()?,
-                _ => anyhow::bail!("give either -c FILE or both --data-dir and --database-url"),
+            let target = commands::verify::Target {
+                config,
+                data_dir,
+                database_url,
             };
-            let repo = repo_id
-                .map(|r| RepoId::parse(&r).context("the repo_id argument"))
-                .transpose()?;
-            let outcome =
-                commands::verify::run(data_dir, &database_url, repo, WalkOptions { hash_blocks: !quick }).await?;
-            let failed = outcome.errors > 0 || (strict && outcome.warnings > 0);
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-        }
-    }
-}
-
-/// What `sync --force` skipped, one object a line.
-fn print_skipped(report: &backup::replicate::SyncReport) {
-    if !report.skipped.is_empty() {
-        println!("skipped {} objects (--force):", report.skipped.len());
-        for s in &report.skipped {
-            println!("  {s}");
+            commands::verify::command(target, repo_id, quick, strict).await
         }
     }
 }

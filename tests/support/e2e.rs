@@ -9,7 +9,7 @@ use seaf_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
 use seaf_kafka::rdkafka::ClientConfig;
 use seaf_kafka::{decode_message, Codec, RepoUpdate};
 
-pub const TOKEN: &str = "c7a78c0210c2470e14a20a8244562ab8ad509734";
+pub const TOKEN: &str = "5f0c3b9e2a7d4c1f8e6b0a9d3c2e1f4a7b8c9d0e";
 
 /// Addresses and names of one test's deployment.
 #[derive(Debug, Clone)]

@@ -3,7 +3,10 @@
 //! [`RemoteError`] variant that says what it means: unreachable (wait), unauthorized (the
 //! token), a server error (the primary's log), a protocol violation.
 
+use std::path::Path;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use seaf_seafile::{LibraryRows, ObjectId, RepoId};
 
@@ -29,14 +32,27 @@ pub struct PrimaryClient {
 }
 
 impl PrimaryClient {
-    pub fn new(primary_url: &str, token: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+    /// A client of `primary_url`; with `ca`, HTTPS certificates must chain to the CAs in that
+    /// PEM file (and only to them).
+    pub fn new(primary_url: &str, token: &str, ca: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(600))
-            .pool_max_idle_per_host(32)
-            .build()?;
+            .pool_max_idle_per_host(32);
+        if let Some(ca) = ca {
+            let pem =
+                std::fs::read(ca).with_context(|| format!("[backup] primary_ca = {}: cannot read it", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("[backup] primary_ca = {}: not PEM certificates", ca.display()))?;
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "[backup] primary_ca = {}: no certificate in it",
+                ca.display()
+            );
+            builder = builder.tls_certs_only(certs);
+        }
         Ok(PrimaryClient {
-            http,
+            http: builder.build()?,
             base: format!("{}/api/v1", primary_url.trim_end_matches('/')),
             token: token.to_string(),
         })

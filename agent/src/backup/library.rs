@@ -90,7 +90,7 @@ impl Backup {
             db,
             queue,
             store,
-            primary: PrimaryClient::new(primary_url, config.sync_token()?)?,
+            primary: PrimaryClient::new(primary_url, config.sync_token()?, b.primary_ca.as_deref())?,
             owner: reaper::owner_name(),
             catalogue: Arc::default(),
         })

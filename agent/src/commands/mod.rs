@@ -1,3 +1,8 @@
-//! One module per subcommand.
+//! One module per subcommand that is not a role: each `run` loads what it needs and returns the
+//! process's exit code.
 
+pub mod replay;
+pub mod scan;
+pub mod status;
+pub mod sync;
 pub mod verify;

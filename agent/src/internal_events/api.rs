@@ -72,3 +72,19 @@ impl InternalEvent for RequestFailed<'_> {
         }
     }
 }
+
+/// A connection was closed at accept: `open` connections were open already.
+pub struct ConnectionRefused {
+    pub peer: std::net::SocketAddr,
+    pub open: usize,
+}
+
+impl InternalEvent for ConnectionRefused {
+    fn emit(self) {
+        metrics::counter!(PRIMARY_API_CONNECTIONS_REFUSED).increment(1);
+        static LOG: SharedLogLimit = limit();
+        if let Some(unlogged) = LOG.admit() {
+            tracing::warn!(peer = %self.peer, open = self.open, unlogged, "refused an object API connection: api_max_connections are open");
+        }
+    }
+}

@@ -48,6 +48,7 @@ pub const PRIMARY_PUBLISH_SECONDS: &str = "seaf_primary_publish_seconds";
 pub const PRIMARY_API_REQUESTS: &str = "seaf_primary_api_requests_total";
 pub const PRIMARY_API_RESPONSE_BYTES: &str = "seaf_primary_api_response_bytes_total";
 pub const PRIMARY_API_REQUEST_SECONDS: &str = "seaf_primary_api_request_seconds";
+pub const PRIMARY_API_CONNECTIONS_REFUSED: &str = "seaf_primary_api_connections_refused_total";
 
 // The backup.
 pub const BACKUP_CONSUMER_LAG: &str = "seaf_backup_consumer_lag";
@@ -126,6 +127,12 @@ pub const METRICS: &[MetricDef] = &[
         Histogram,
         &["route"],
         "Object API request latency, by route.",
+    ),
+    def(
+        PRIMARY_API_CONNECTIONS_REFUSED,
+        Counter,
+        &[],
+        "Object API connections closed at accept because api_max_connections were open.",
     ),
     def(
         BACKUP_CONSUMER_LAG,

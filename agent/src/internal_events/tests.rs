@@ -47,6 +47,11 @@ fn emit_all() {
         took: Duration::from_millis(1),
     }
     .emit();
+    ConnectionRefused {
+        peer: "127.0.0.1:1".parse().unwrap(),
+        open: 1,
+    }
+    .emit();
     EventsQueued { count: 2 }.emit();
     HeartbeatsReceived { count: 1 }.emit();
     SecondsBehindPrimary {
@@ -248,7 +253,7 @@ fn events_record_exactly_the_catalogued_metrics_and_repeats_log_once_per_period(
     }
     assert_eq!(
         log.matches("unlogged=0").count(),
-        8,
+        9,
         "each rate-limited line says what it left out\n{log}"
     );
     // Every occurrence is counted all the same.

@@ -60,7 +60,17 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let db = SeafileDb::connect(&primary.database_url)
         .await
         .with_context(|| format!("{}: [primary] database_url", config.source))?;
-    let api_addr = api::serve(&primary.listen, api::ApiState::new(store.clone(), db.clone(), &token)).await?;
+    let api_addr = api::serve(
+        &primary.listen,
+        api::ApiState::new(store.clone(), db.clone(), &token),
+        api::ServerOptions {
+            header_timeout: primary.api_header_timeout,
+            request_timeout: primary.api_request_timeout,
+            max_connections: primary.api_max_connections.max(1),
+            tls: primary.tls()?,
+        },
+    )
+    .await?;
 
     let settings = config.kafka.clone();
     let codec = Codec::for_settings(&config.kafka).await?;

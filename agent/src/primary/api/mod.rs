@@ -16,15 +16,16 @@
 mod guard;
 mod listing;
 mod objects;
+mod server;
 
 use guard::{authenticate, record_metrics};
 use listing::{library_rows, list_repos, repo_metadata, trash};
 use objects::{batch_blocks, batch_commits, batch_fs, one_block, one_commit};
+pub use server::ServerOptions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self};
@@ -101,19 +102,9 @@ pub fn router(state: ApiState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
 }
 
-/// Binds `listen` and serves until the process ends.
-pub async fn serve(listen: &str, state: ApiState) -> anyhow::Result<std::net::SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on [primary] listen = {listen:?} (address in use?)"))?;
-    let addr = listener.local_addr()?;
-    let app = router(state);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "object API stopped");
-        }
-    });
-    Ok(addr)
+/// Binds `listen` and serves the API with `options` until the process ends.
+pub async fn serve(listen: &str, state: ApiState, options: ServerOptions) -> anyhow::Result<std::net::SocketAddr> {
+    server::serve(listen, router(state), options).await
 }
 
 pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
