@@ -23,6 +23,7 @@ fn head() -> ObjectId {
 }
 
 /// One of every event; `emit_rate_limited` only the rate-limited ones.
+/// One of each event: the primary's here, then the backup's.
 fn emit_all() {
     LibrariesListed { count: 3 }.emit();
     BranchPolled {
@@ -52,6 +53,11 @@ fn emit_all() {
         open: 1,
     }
     .emit();
+    emit_backup_events();
+}
+
+/// One of each backup event (the consumer's, the workers', the store's).
+fn emit_backup_events() {
     EventsQueued { count: 2 }.emit();
     HeartbeatsReceived { count: 1 }.emit();
     SecondsBehindPrimary {

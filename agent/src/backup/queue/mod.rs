@@ -9,6 +9,7 @@
 pub mod lease;
 pub mod reaper;
 pub mod state;
+mod wanted;
 
 use std::collections::HashSet;
 
@@ -17,6 +18,7 @@ use seaf_seafile::{Bind, DbError, DbKind, ObjectId, RepoId, SeafileDb};
 pub use lease::{FinishRecord, Lease};
 use state::{next_state, Transition};
 pub use state::{Finish, SyncState};
+use wanted::{placeholders, wanted_groups, wanted_update};
 
 /// Libraries per `IN (…)` statement.
 const CHUNK: usize = 500;
@@ -269,47 +271,4 @@ pub(crate) fn parse_heads(list: Option<&str>) -> Vec<ObjectId> {
         .split_whitespace()
         .filter_map(|h| ObjectId::parse(h).ok())
         .collect()
-}
-
-/// The states grouped by where a change takes them: one `UPDATE` per group.
-fn wanted_groups() -> Vec<(SyncState, Vec<SyncState>)> {
-    let mut groups: Vec<(SyncState, Vec<SyncState>)> = Vec::new();
-    for from in SyncState::ALL {
-        let to = next_state(from, Transition::Wanted, false).expect("every state can be wanted");
-        match groups.iter_mut().find(|(t, _)| *t == to) {
-            Some((_, froms)) => froms.push(from),
-            None => groups.push((to, vec![from])),
-        }
-    }
-    groups
-}
-
-fn wanted_update<'a>(to: SyncState, from: &[SyncState], ids: &[&'a str], now: i64) -> (String, Vec<Bind<'a>>) {
-    let sql = format!(
-        "UPDATE SeafBackupRepoState SET state = ?, wanted_at = ?, updated_at = ? WHERE repo_id IN ({}) AND state IN ({})",
-        placeholders(ids.len()),
-        placeholders(from.len())
-    );
-    let mut binds = vec![Bind::Text(to.as_str()), Bind::Int(now), Bind::Int(now)];
-    binds.extend(ids.iter().map(|id| Bind::Text(id)));
-    binds.extend(from.iter().map(|s| Bind::Text(s.as_str())));
-    (sql, binds)
-}
-
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_change_needs_two_statements_one_per_destination() {
-        let groups = wanted_groups();
-        assert_eq!(groups.len(), 2);
-        let covered: usize = groups.iter().map(|(_, from)| from.len()).sum();
-        assert_eq!(covered, SyncState::ALL.len());
-        assert!(groups.contains(&(SyncState::Syncing, vec![SyncState::Syncing])));
-    }
 }

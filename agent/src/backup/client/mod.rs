@@ -13,15 +13,10 @@ use seaf_seafile::{LibraryRows, ObjectId, RepoId};
 use seaf_seafile::ObjectKind;
 
 use super::replicate::{Fetched, Remote, RemoteError};
-use crate::protocol::{self, BatchEntry, LibraryRowsBody, RepoMetadata, ReposPage, TrashList};
+use answer::{json, protocol, read_limited, MAX_OBJECT_ANSWER};
 
-/// The most a JSON answer (a page of heads, a library's rows, the trash) may hold.
-const MAX_JSON_ANSWER: usize = 64 << 20;
-/// The most an object answer (a batch, one block) may hold: a batch stops adding objects past
-/// 16 MiB but its first may be larger, and Seafile's blocks are 8 MiB by default.
-const MAX_OBJECT_ANSWER: usize = 256 << 20;
-/// What is read of an error's body (the message is cut to 300 characters anyway).
-const MAX_ERROR_BODY: usize = 4 << 10;
+mod answer;
+use crate::protocol::{self, BatchEntry, LibraryRowsBody, RepoMetadata, ReposPage, TrashList};
 
 /// A connection to one primary.
 #[derive(Clone)]
@@ -68,38 +63,7 @@ impl PrimaryClient {
 
     /// The successful response, or what its status means.
     async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, RemoteError> {
-        use reqwest::StatusCode;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp);
-        }
-        let url = self.base.clone();
-        Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RemoteError::Unauthorized {
-                url,
-                status: status.as_u16(),
-            },
-            // A proxy in front of a primary that is down, or a primary starting up.
-            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
-                RemoteError::Unreachable {
-                    url,
-                    detail: format!("HTTP {status}"),
-                }
-            }
-            _ => {
-                let body = read_limited(resp, MAX_ERROR_BODY).await.unwrap_or_default();
-                let body: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-                if status.is_server_error() {
-                    RemoteError::Server {
-                        url,
-                        status: status.as_u16(),
-                        body,
-                    }
-                } else {
-                    protocol(format!("it answered HTTP {status} ({body}) at {url}"))
-                }
-            }
-        })
+        answer::check(resp, &self.base).await
     }
 
     /// One page of library heads.
@@ -273,39 +237,6 @@ impl Remote for LibraryRemote<'_> {
     }
 }
 
-/// The body, or a protocol error once it passes `limit` bytes (a broken or hostile primary
-/// must not make the backup hold what it sends without end).
-async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, RemoteError> {
-    let unreachable = |e: reqwest::Error| RemoteError::Unreachable {
-        url: resp_url(&e),
-        detail: e.to_string(),
-    };
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(protocol(format!(
-            "an answer of {} bytes is over the limit of {limit}",
-            resp.content_length().unwrap_or(0)
-        )));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
-        if body.len() + chunk.len() > limit {
-            return Err(protocol(format!("an answer went past the limit of {limit} bytes")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-fn resp_url(e: &reqwest::Error) -> String {
-    e.url().map(|u| u.to_string()).unwrap_or_default()
-}
-
-/// A JSON answer, read within [`MAX_JSON_ANSWER`].
-async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response, what: &str) -> Result<T, RemoteError> {
-    let body = read_limited(resp, MAX_JSON_ANSWER).await?;
-    serde_json::from_slice(&body).map_err(|e| protocol(format!("unreadable {what}: {e}")))
-}
-
 /// The batch route of each kind.
 fn route(kind: ObjectKind) -> &'static str {
     match kind {
@@ -313,8 +244,4 @@ fn route(kind: ObjectKind) -> &'static str {
         ObjectKind::Fs => "fs",
         ObjectKind::Block => "blocks",
     }
-}
-
-fn protocol(detail: String) -> RemoteError {
-    RemoteError::Protocol { detail }
 }
