@@ -277,6 +277,60 @@ fn broker_down_under_load_loses_no_update() {
     );
 }
 
+/// SIGTERM with the broker killed first: both roles stop within 30 s (nothing waits on the
+/// broker forever), and what the backup had not committed is read again on the next start.
+#[test]
+fn sigterm_with_the_broker_killed_stops_both_roles_and_loses_nothing() {
+    let Some(mut broker) = Broker::start() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 10) else {
+        return;
+    };
+    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+        return;
+    };
+    site.wait_converged(Duration::from_secs(120));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(31);
+    update_some(&mut g, &site, &mut rng, 5);
+    broker.kill();
+    // Changes the backup has not seen yet, made while the broker is gone.
+    update_some(&mut g, &site, &mut rng, 5);
+    assert!(
+        site.backup.alive() && site.primary.alive(),
+        "a role exited before SIGTERM"
+    );
+    let limit = Duration::from_secs(30);
+    let (backup, primary) = (site.backup.terminate(limit), site.primary.terminate(limit));
+    let logs = format!("{}\n{}", site.backup.log_tail(), site.primary.log_tail());
+    assert!(
+        backup.is_some(),
+        "the backup did not stop within {limit:?} of SIGTERM\n{logs}"
+    );
+    assert!(
+        primary.is_some(),
+        "the primary did not stop within {limit:?} of SIGTERM\n{logs}"
+    );
+    broker.restart();
+    site.primary.restart();
+    site.backup.restart();
+    let (took, lost) = converge(&site, Duration::from_secs(180));
+    let (code, out) = site.verify_backup();
+    report(&Row {
+        scenario: "SIGTERM with the broker killed",
+        cycles: 1,
+        dangling_heads: usize::from(code != 0),
+        lost_updates: lost,
+        converged_in: took,
+        note: format!(
+            "backup stopped in {:.1} s, primary in {:.1} s",
+            backup.unwrap_or_default().as_secs_f64(),
+            primary.unwrap_or_default().as_secs_f64()
+        ),
+    });
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(lost, 0, "updates lost\n{}", site.backup.log_tail());
+}
+
 #[test]
 fn primary_api_unreachable_loses_no_update() {
     let Some(broker) = Broker::start() else { return };

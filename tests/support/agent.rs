@@ -129,15 +129,24 @@ impl Agent {
 
     /// SIGTERM, then wait.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
+        self.terminate(Duration::from_secs(30));
+    }
+
+    /// SIGTERM, then waits up to `limit` for the process to exit by itself: how long it took,
+    /// or `None` when it had to be killed.
+    pub fn terminate(&mut self, limit: Duration) -> Option<Duration> {
+        let mut child = self.child.take()?;
+        let started = Instant::now();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        while child.try_wait().ok().flatten().is_none() {
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(20));
         }
+        Some(started.elapsed())
     }
 
     /// SIGKILL: a crash.
