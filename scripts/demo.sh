@@ -158,7 +158,7 @@ step "seaf-backup status"
 "$SEAF" status -c "$DEMO/backup.toml"
 
 step "lag and RPO from the backup's /metrics"
-# The lag comes from librdkafka's statistics, reported every 10 s: wait for the first report.
+# The lag of every assigned partition is reported from the assignment on, every 2 s.
 wait_for 30 "the consumer lag in the backup's /metrics" \
   sh -c 'curl -fsS http://127.0.0.1:19109/metrics | grep -q "^seaf_backup_consumer_lag{"'
 curl -fsS http://127.0.0.1:19109/metrics | grep -E '^seaf_backup_(consumer_lag|seconds_behind_primary|repo_sync_seconds|events_total|objects_fetched_total|bytes_fetched_total|repos)' || true
