@@ -263,3 +263,27 @@ fn restart_does_not_republish_unchanged_heads() {
         .iter()
         .any(|e| e.head_commit_id == Some(head) && e.previous_head_id.is_some()));
 }
+
+/// The same topic name on a new cluster (a rebuilt Kafka, a failover to another site's
+/// cluster) is another topic: the restarted primary publishes every head again instead of
+/// trusting what it remembers having published to the old one.
+#[test]
+fn a_new_cluster_with_the_same_topic_name_gets_a_snapshot() {
+    let Some(old) = Broker::start() else { return };
+    let Some(mut p) = Primary::start(DbKind::Sqlite, &old, 4) else {
+        return;
+    };
+    let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);
+    reader.read_until(Duration::from_secs(60), "the snapshot", |ev| heads_seen(ev).len() == 4);
+    p.agent.stop();
+
+    let Some(new) = Broker::start() else { return };
+    let config = std::fs::read_to_string(p.agent.config_path())
+        .unwrap()
+        .replace(&old.bootstrap(), &new.bootstrap());
+    p.agent.restart_with(&config);
+    let mut reader = TopicReader::new(&new.bootstrap(), &p.dep.topic);
+    reader.read_until(Duration::from_secs(60), "every head on the new cluster", |ev| {
+        heads_seen(ev).len() == 4
+    });
+}

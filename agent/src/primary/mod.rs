@@ -45,8 +45,20 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let api_addr = serve_api(&primary, config.sync_token()?, &store, &db).await?;
     let settings = config.kafka.clone();
     let codec = Codec::for_settings(&settings).await?;
+    // Briefly: with the brokers away the primary starts anyway, trusting its state file.
+    let quick = KafkaSettings {
+        timeout: Duration::from_secs(5),
+        ..settings.clone()
+    };
+    let identity = match seaf_kafka::topic_identity(&quick).await {
+        Ok(identity) => Some(identity),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell whether the topic is the one last published to; trusting the state file");
+            None
+        }
+    };
     tokio::spawn(ensure_topic_until_done(settings.clone(), health.clone()));
-    let publisher = Publisher::new(&primary, settings, codec, store, db, health)?;
+    let publisher = Publisher::new(&primary, settings, codec, store, db, health, identity)?;
     tracing::info!(
         api = %api_addr, metrics = %metrics_addr, topic = %config.kafka.topic, brokers = %config.kafka.brokers,
         remembered = publisher.remembered(), "primary started"

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdate};
+use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdate, TopicIdentity};
 use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, SeafileDb};
 use tokio::sync::mpsc;
 
@@ -57,9 +57,10 @@ impl Publisher {
         store: ObjectStore,
         db: SeafileDb,
         health: Health,
+        identity: Option<TopicIdentity>,
     ) -> anyhow::Result<Publisher> {
         let producer = Arc::new(EventProducer::new(&settings, codec.clone())?);
-        let state = PublishedState::new(&primary.state_dir, &settings.topic);
+        let mut state = PublishedState::new(&primary.state_dir, &settings.topic).with_identity(identity);
         let reconciler = Reconciler::new(state.load(), MAX_IN_FLIGHT);
         let (tx, deliveries) = mpsc::unbounded_channel();
         Ok(Publisher {

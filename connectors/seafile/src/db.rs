@@ -519,8 +519,16 @@ impl SeafileDb {
     }
 
     /// Starts a transaction for writing library rows.
+    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads first and writes later cannot wait for the lock when
+    /// another connection wrote meanwhile, and fails with "database is locked" at once, while
+    /// an immediate one waits for the busy timeout like a single statement does.
     pub async fn begin(&self) -> Result<DbTransaction, DbError> {
-        let tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
+        let tx = match self.kind {
+            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DbKind::MySql | DbKind::Postgres => self.pool.begin().await,
+        }
+        .map_err(q("starting a transaction"))?;
         Ok(DbTransaction { tx, db: self.clone() })
     }
 

@@ -139,12 +139,26 @@ impl Lease {
         Ok(next)
     }
 
-    /// [`Lease::finish_in`] in a transaction of its own.
+    /// [`Lease::finish_in`] in a transaction of its own, repeated (up to 8 times) while the
+    /// database reports a deadlock or is busy.
     pub async fn finish(&self, finish: Finish, record: &FinishRecord) -> Result<SyncState, QueueError> {
-        let mut tx = self.db.begin().await?;
-        let state = self.finish_in(&mut tx, finish, record).await?;
-        tx.commit().await?;
-        Ok(state)
+        let mut attempt = 0;
+        loop {
+            let result = async {
+                let mut tx = self.db.begin().await?;
+                let state = self.finish_in(&mut tx, finish, record).await?;
+                tx.commit().await?;
+                Ok(state)
+            }
+            .await;
+            match result {
+                Err(QueueError::Db(e)) if attempt < 7 && e.is_retryable() => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn lock_row(&self, tx: &mut DbTransaction) -> Result<LockedRow, QueueError> {
