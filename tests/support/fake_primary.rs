@@ -10,8 +10,8 @@ use std::time::Duration;
 /// An answer: status code and body.
 pub type Answer = (u16, Vec<u8>);
 
-/// Decides the answer from the method and the path (with query).
-pub type Handler = Arc<dyn Fn(&str, &str) -> Answer + Send + Sync>;
+/// Decides the answer from the method, the path (with query) and the body.
+pub type Handler = Arc<dyn Fn(&str, &str, &[u8]) -> Answer + Send + Sync>;
 
 /// Serves `handler` on a free loopback port until dropped.
 pub struct FakePrimary {
@@ -20,7 +20,13 @@ pub struct FakePrimary {
 }
 
 impl FakePrimary {
+    /// Answers by method and path.
     pub fn start(handler: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> FakePrimary {
+        FakePrimary::with_body(move |method, path, _| handler(method, path))
+    }
+
+    /// Answers by method, path and request body.
+    pub fn with_body(handler: impl Fn(&str, &str, &[u8]) -> Answer + Send + Sync + 'static) -> FakePrimary {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake primary");
         listener.set_nonblocking(true).expect("nonblocking");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -53,7 +59,7 @@ impl Drop for FakePrimary {
 }
 
 /// One request per connection (`Connection: close`).
-fn serve(conn: TcpStream, handler: &(dyn Fn(&str, &str) -> Answer + Send + Sync)) {
+fn serve(conn: TcpStream, handler: &(dyn Fn(&str, &str, &[u8]) -> Answer + Send + Sync)) {
     let _ = conn.set_nonblocking(false);
     let mut reader = BufReader::new(conn.try_clone().expect("clone"));
     let mut request_line = String::new();
@@ -76,7 +82,7 @@ fn serve(conn: TcpStream, handler: &(dyn Fn(&str, &str) -> Answer + Send + Sync)
     let _ = reader.read_exact(&mut body);
     let mut parts = request_line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, body) = handler(method, path);
+    let (status, body) = handler(method, path, &body);
     let head = format!(
         "HTTP/1.1 {status} X\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
@@ -84,4 +90,77 @@ fn serve(conn: TcpStream, handler: &(dyn Fn(&str, &str) -> Answer + Send + Sync)
     let mut conn = conn;
     let _ = conn.write_all(head.as_bytes());
     let _ = conn.write_all(&body);
+}
+
+/// What the real primary answers for a library sync (its rows, batches of objects), read from a
+/// local Seafile store and database: a test starts from this and changes what it wants to lie
+/// about.
+pub struct Honest {
+    pub store: seaf_seafile::ObjectStore,
+    pub db: seaf_seafile::SeafileDb,
+    pub rt: tokio::runtime::Handle,
+}
+
+/// A request of the object API, as [`Honest::parse`] reads it.
+pub enum Request {
+    Rows(seaf_seafile::RepoId),
+    Batch(
+        seaf_seafile::RepoId,
+        seaf_seafile::ObjectKind,
+        Vec<seaf_seafile::ObjectId>,
+    ),
+    Other,
+}
+
+impl Honest {
+    /// Which request this is.
+    pub fn parse(method: &str, path: &str, body: &[u8]) -> Request {
+        use seaf_seafile::{ObjectId, ObjectKind, RepoId};
+        let parts: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
+        let repo = |s: &str| RepoId::parse(s).ok();
+        match (method, parts.as_slice()) {
+            ("GET", ["repos", id, "rows"]) => repo(id).map_or(Request::Other, Request::Rows),
+            ("POST", ["repos", id, route]) => {
+                let kind = match *route {
+                    "commits" => ObjectKind::Commit,
+                    "fs" => ObjectKind::Fs,
+                    "blocks" => ObjectKind::Block,
+                    _ => return Request::Other,
+                };
+                let ids: Vec<String> = serde_json::from_slice(body).unwrap_or_default();
+                let ids = ids.iter().filter_map(|i| ObjectId::parse(i).ok()).collect();
+                repo(id).map_or(Request::Other, |r| Request::Batch(r, kind, ids))
+            }
+            _ => Request::Other,
+        }
+    }
+
+    /// The rows answer.
+    pub fn rows(&self, repo: &seaf_seafile::RepoId) -> Answer {
+        let rows = self.rt.block_on(self.db.library_rows(repo)).expect("rows");
+        (200, serde_json::to_vec(&rows).unwrap())
+    }
+
+    /// The objects asked for, as stored (`None`: not in the store).
+    pub fn objects(
+        &self,
+        repo: &seaf_seafile::RepoId,
+        kind: seaf_seafile::ObjectKind,
+        ids: &[seaf_seafile::ObjectId],
+    ) -> Vec<(seaf_seafile::ObjectId, Option<Vec<u8>>)> {
+        ids.iter()
+            .map(|id| (*id, self.store.read(kind, repo, id).ok()))
+            .collect()
+    }
+}
+
+/// A batch answer in the object API's framing.
+pub fn batch_answer(entries: &[(seaf_seafile::ObjectId, Option<Vec<u8>>)]) -> Answer {
+    use seaf_backup::protocol::{encode_entry, BatchEntry};
+    let mut out = Vec::new();
+    for (id, bytes) in entries {
+        let entry = bytes.clone().map_or(BatchEntry::Missing, BatchEntry::Found);
+        encode_entry(&mut out, id, &entry);
+    }
+    (200, out)
 }
