@@ -774,21 +774,35 @@ fn allow_large_messages(site: &Site, bootstrap: &str, bytes: usize) {
     }
 }
 
-/// The broker id leading partition `partition` of `topic`, from the cluster's metadata.
+/// The broker id leading partition `partition` of `topic`, from the cluster's metadata. The
+/// backup can converge from its start-up scan alone, before the primary has created the topic,
+/// so this waits for the partition to have a leader.
 fn partition_leader(bootstrap: &str, topic: &str, partition: i32) -> i32 {
     let consumer: BaseConsumer = seaf_kafka::rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("metadata client");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(30))
-        .expect("topic metadata");
-    metadata.topics()[0]
-        .partitions()
-        .iter()
-        .find(|p| p.id() == partition)
-        .map(|p| p.leader())
-        .expect("the partition exists")
+    let leader = || {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30)).ok()?;
+        let p = metadata
+            .topics()
+            .first()?
+            .partitions()
+            .iter()
+            .find(|p| p.id() == partition)?;
+        (p.leader() >= 0).then_some(p.leader())
+    };
+    let mut found = None;
+    wait_until(
+        Duration::from_secs(60),
+        &format!("partition {partition} of {topic} to have a leader"),
+        || {
+            found = leader();
+            found.is_some()
+        },
+        String::new,
+    );
+    found.expect("waited for")
 }
 
 /// Keeps updating libraries, one every 250 ms, for `how_long`; returns how many updates.

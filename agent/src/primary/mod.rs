@@ -45,6 +45,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let api_addr = serve_api(&primary, config.sync_token()?, &store, &db).await?;
     let settings = config.kafka.clone();
     let codec = Codec::for_settings(&settings).await?;
+    // The topic first, at once: reading its identity must not delay creating it.
+    tokio::spawn(ensure_topic_until_done(settings.clone(), health.clone()));
     // Briefly: with the brokers away the primary starts anyway, trusting its state file.
     let quick = KafkaSettings {
         timeout: Duration::from_secs(5),
@@ -57,7 +59,6 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             None
         }
     };
-    tokio::spawn(ensure_topic_until_done(settings.clone(), health.clone()));
     let publisher = Publisher::new(&primary, settings, codec, store, db, health, identity)?;
     tracing::info!(
         api = %api_addr, metrics = %metrics_addr, topic = %config.kafka.topic, brokers = %config.kafka.brokers,
