@@ -214,8 +214,16 @@ fn trash_cases(primary_kind: DbKind, backup_kind: DbKind) {
         !site.backup_heads().contains_key(&moved.repo_id),
         "its live rows went, as on the primary"
     );
-    let state = site.rt.block_on(site.queue().state(&moved.repo_id)).unwrap().unwrap();
-    assert_eq!(state.state, SyncState::Deleted);
+    // The DELETE event and the sync it started may overlap: wait for the last pass.
+    wait_until(
+        Duration::from_secs(30),
+        "the library trashed live to be recorded deleted",
+        || {
+            let state = site.rt.block_on(site.queue().state(&moved.repo_id)).unwrap();
+            state.is_some_and(|s| s.state == SyncState::Deleted)
+        },
+        || site.status_text(),
+    );
     assert_restorable(&site, moved);
     site.wait_converged(Duration::from_secs(30));
 

@@ -140,13 +140,25 @@ impl Site {
         p.iter().filter(|(r, h)| b.get(r) != Some(h)).map(|(r, _)| *r).collect()
     }
 
+    /// Waits until the backup's heads equal the primary's and the backup has nothing left to
+    /// do (no library waiting or syncing): an event that arrived during a sync makes the
+    /// library pass once more, and what a test checks next must not race that pass.
     pub fn wait_converged(&self, timeout: Duration) {
         wait_until(
             timeout,
-            "the backup's heads to equal the primary's",
-            || self.primary_heads() == self.backup_heads(),
+            "the backup's heads to equal the primary's, with no library waiting or syncing",
+            || self.primary_heads() == self.backup_heads() && self.queue_idle(),
             || format!("{}\n{}", self.backup.log_tail(), self.status_text()),
         );
+    }
+
+    /// No library is waiting or syncing.
+    pub fn queue_idle(&self) -> bool {
+        use seaf_backup::backup::queue::SyncState;
+        let states = self.rt.block_on(self.queue().states()).unwrap_or_default();
+        states
+            .iter()
+            .all(|s| !matches!(s.state, SyncState::Waiting | SyncState::Syncing))
     }
 
     pub fn status_text(&self) -> String {
