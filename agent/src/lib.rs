@@ -7,6 +7,7 @@
 //! - [`telemetry`]: `/metrics` and `/healthz`.
 //! - [`internal_events`]: every logged or measured happening, and the catalogue of metrics.
 //! - [`commands`]: one module per subcommand that is not a role (`verify`).
+//! - [`pack`]: the pack exchange (one request per sync: negotiation, tree walk, wire format).
 //! - [`log_limit`]: one log line per period for happenings that repeat many times a second.
 //! - [`shutdown`]: the stop signal (SIGINT, SIGTERM) both roles end on.
 
@@ -15,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod internal_events;
 pub mod log_limit;
+pub mod pack;
 pub mod primary;
 pub mod protocol;
 pub mod shutdown;

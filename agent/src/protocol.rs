@@ -63,6 +63,21 @@ pub struct TrashedHead {
     pub head: Option<ObjectId>,
 }
 
+/// `POST /api/v1/repos/<repo_id>/pack`: every object of `want`'s closure that the closures of
+/// `have` lack, as one pack (see [`crate::pack`]); `have` holds at most
+/// [`crate::pack::MAX_HAVES`] commits the backup has. Always 200 and a pack for a valid request:
+/// what the primary lacks is named in the pack. Answered 404 (no such endpoint) by primaries
+/// older than it; the backup then walks object by object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackRequest {
+    pub want: ObjectId,
+    #[serde(default)]
+    pub have: Vec<ObjectId>,
+}
+
+/// Media type of a pack.
+pub const PACK_CONTENT_TYPE: &str = "application/x-seaf-backup-pack";
+
 /// An error body: `{"error": "..."}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiError {

@@ -43,7 +43,8 @@ impl Backup {
             SyncReport::default()
         } else {
             let remote = self.primary.library(repo);
-            replicate(&remote, &self.store, stores, head, options, progress).await?
+            let haves: Vec<ObjectId> = local_head.into_iter().collect();
+            replicate(&remote, self.local(), stores, head, &haves, options, progress).await?
         };
         // A head that does not descend from the old one: the primary ran seaf-fsck (or reset).
         // History is kept; the old head is recorded.
@@ -78,7 +79,8 @@ impl Backup {
         // Seafile removes virtual libraries with their origin instead of trashing them.
         let stores = RepoStores::new(repo, None);
         let remote = self.primary.library(repo);
-        let report = replicate(&remote, &self.store, stores, head, options, progress).await?;
+        let haves: Vec<ObjectId> = self.db.head(&repo).await?.into_iter().collect();
+        let report = replicate(&remote, self.local(), stores, head, &haves, options, progress).await?;
         let writes = self.plan_rows(rows).await?;
         self.commit_head(lease, &writes, Finish::Deleted, &FinishRecord::default())
             .await?;

@@ -14,9 +14,10 @@ use seaf_seafile::library_rows::Catalogue;
 use seaf_seafile::{LibraryState, ObjectId, ObjectStore, RepoId, SeafileDb};
 
 use super::client::PrimaryClient;
+use super::durable::GroupCommit;
 use super::error::{Disposition, SyncError};
 use super::queue::{reaper, Finish, FinishRecord, Lease, Queue};
-use super::replicate::{Progress, SyncOptions, SyncReport};
+use super::replicate::{Local, Progress, SyncOptions, SyncReport};
 use crate::config::Config;
 
 /// What syncing one library came to.
@@ -45,6 +46,8 @@ pub struct Backup {
     pub db: SeafileDb,
     pub queue: Queue,
     pub store: ObjectStore,
+    /// Makes the objects of every sync durable, many syncs to a barrier.
+    pub commit: GroupCommit,
     pub primary: PrimaryClient,
     /// This process's name in leases.
     pub owner: String,
@@ -86,14 +89,25 @@ impl Backup {
         }
         let queue = Queue::new(db.clone());
         queue.create_table().await?;
+        let commit = GroupCommit::open(store.clone())
+            .with_context(|| format!("{}: [backup] seafile_data_dir", config.source))?;
         Ok(Backup {
             db,
             queue,
             store,
+            commit,
             primary: PrimaryClient::new(primary_url, config.sync_token()?, b.primary_ca.as_deref())?,
             owner: reaper::owner_name(),
             catalogue: Arc::default(),
         })
+    }
+
+    /// Where replication writes.
+    pub fn local(&self) -> Local<'_> {
+        Local {
+            store: &self.store,
+            commit: &self.commit,
+        }
     }
 
     /// Hands back the leases of earlier backup processes on this host that are gone.

@@ -22,6 +22,7 @@
 
 pub mod client;
 pub mod consumer;
+pub mod durable;
 pub mod error;
 mod head;
 pub mod library;

@@ -57,6 +57,7 @@ pub const BACKUP_REPOS: &str = "seaf_backup_repos";
 pub const BACKUP_EVENTS: &str = "seaf_backup_events_total";
 pub const BACKUP_OBJECTS_FETCHED: &str = "seaf_backup_objects_fetched_total";
 pub const BACKUP_BYTES_FETCHED: &str = "seaf_backup_bytes_fetched_total";
+pub const BACKUP_BYTES_WRITTEN: &str = "seaf_backup_bytes_written_total";
 pub const BACKUP_REPO_SYNC_SECONDS: &str = "seaf_backup_repo_sync_seconds";
 pub const BACKUP_FULL_SCAN_SECONDS: &str = "seaf_backup_full_scan_seconds";
 
@@ -163,7 +164,13 @@ pub const METRICS: &[MetricDef] = &[
         BACKUP_BYTES_FETCHED,
         Counter,
         &[],
-        "Bytes of the objects fetched, verified and written.",
+        "Bytes received from the primary: objects and the pack's framing (5 bytes an object).",
+    ),
+    def(
+        BACKUP_BYTES_WRITTEN,
+        Counter,
+        &[],
+        "Bytes of the objects verified and written to the backup store.",
     ),
     def(
         BACKUP_REPO_SYNC_SECONDS,

@@ -11,7 +11,7 @@ use seaf_seafile::{ObjectId, ObjectKind, RepoId};
 use super::backup::{FullScanDone, ReposInState, SyncFailed, SyncFinished, SyncRetried, Synced};
 use super::consumer::*;
 use super::primary::*;
-use super::store::ObjectsWritten;
+use super::store::{BytesFetched, ObjectsWritten};
 use super::{api::*, InternalEvent, MetricKind, METRICS};
 
 fn repo() -> RepoId {
@@ -115,6 +115,7 @@ fn emit_backup_events() {
         bytes: 20,
     }
     .emit();
+    BytesFetched { bytes: 25 }.emit();
     emit_rate_limited();
 }
 

@@ -72,7 +72,7 @@ fn hint(e: &io::Error) -> &'static str {
 }
 
 impl StoreError {
-    fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+    pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
         StoreError::Io {
             action,
             path: path.to_path_buf(),

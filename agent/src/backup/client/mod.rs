@@ -12,11 +12,18 @@ use seaf_seafile::{LibraryRows, ObjectId, RepoId};
 
 use seaf_seafile::ObjectKind;
 
-use super::replicate::{Fetched, Remote, RemoteError};
+use super::replicate::{Chunks, Fetched, Remote, RemoteError};
 use answer::{json, protocol, read_limited, MAX_OBJECT_ANSWER};
 
 mod answer;
-use crate::protocol::{self, BatchEntry, LibraryRowsBody, RepoMetadata, ReposPage, TrashList};
+use crate::protocol::{self, BatchEntry, LibraryRowsBody, PackRequest, RepoMetadata, ReposPage, TrashList};
+
+/// Longest silence within an answer before the primary counts as away.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest a pack may stream (a first copy of a very large library).
+const PACK_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Chunks of a pack buffered between the socket and the verifier.
+const PACK_CHUNKS_IN_FLIGHT: usize = 64;
 
 /// A connection to one primary.
 #[derive(Clone)]
@@ -33,6 +40,8 @@ impl PrimaryClient {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(600))
+            // A pack may stream for hours (it has no total timeout), but never go silent.
+            .read_timeout(READ_TIMEOUT)
             .pool_max_idle_per_host(32);
         if let Some(ca) = ca {
             let pem =
@@ -209,6 +218,44 @@ impl PrimaryClient {
         Ok(Some(read_limited(resp, MAX_OBJECT_ANSWER).await?))
     }
 
+    /// Asks for a pack and streams it into a channel; `None` from a primary without packs.
+    async fn pack(&self, repo: &RepoId, want: ObjectId, haves: &[ObjectId]) -> Result<Option<Chunks>, RemoteError> {
+        let body = PackRequest {
+            want,
+            have: haves.to_vec(),
+        };
+        let resp = self
+            .http
+            .post(format!("{}/repos/{repo}/pack", self.base))
+            .bearer_auth(&self.token)
+            .timeout(PACK_TIMEOUT)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let mut resp = self.check(resp).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(PACK_CHUNKS_IN_FLIGHT);
+        let client = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let chunk = match resp.chunk().await {
+                    Ok(Some(chunk)) => Ok(chunk),
+                    Ok(None) => return,
+                    Err(e) => Err(client.unreachable(e)),
+                };
+                let failed = chunk.is_err();
+                // The receiver stopped (it refused the pack): dropping the response hangs up.
+                if tx.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Some(rx))
+    }
+
     /// GET `path` (under `/api/v1`): the successful response, or `None` on 404.
     async fn get_found(&self, path: &str) -> Result<Option<reqwest::Response>, RemoteError> {
         let resp = self
@@ -234,6 +281,10 @@ pub struct LibraryRemote<'a> {
 impl Remote for LibraryRemote<'_> {
     async fn fetch(&self, kind: ObjectKind, ids: &[ObjectId]) -> Result<Vec<Fetched>, RemoteError> {
         self.client.batch(&self.repo, kind, ids).await
+    }
+
+    async fn pack(&self, want: ObjectId, haves: &[ObjectId]) -> Result<Option<Chunks>, RemoteError> {
+        self.client.pack(&self.repo, want, haves).await
     }
 }
 

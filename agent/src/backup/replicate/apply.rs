@@ -5,7 +5,7 @@
 
 use seaf_seafile::{ObjectKind, ObjectStore, RepoStores, StoreError};
 
-use crate::internal_events::store::ObjectsWritten;
+use crate::internal_events::store::{BytesFetched, ObjectsWritten};
 use crate::internal_events::InternalEvent;
 
 use super::disk;
@@ -81,6 +81,7 @@ async fn write_level(
     let (count, bytes) = (objects.len(), objects.iter().map(|(_, d)| d.len() as u64).sum());
     disk::write_batch(store, kind, stores.store_for(kind), objects).await?;
     report.wrote(kind, count, bytes);
+    BytesFetched { bytes }.emit();
     ObjectsWritten {
         kind,
         count: count as u64,

@@ -8,9 +8,9 @@ use seaf_seafile::{FsObject, ObjectId, ObjectKind, ObjectStore, RepoStores};
 
 use super::disk;
 use super::fetch::{fetch_verified, Parsed, Wanted};
-use super::order::{levels, Cycle};
 use super::remote::Remote;
 use super::report::{Progress, ReplicateError, SyncOptions, SyncReport};
+use crate::pack::order::{levels, Cycle};
 
 /// Objects as they will be written: id and bytes.
 pub type Level = Vec<(ObjectId, Vec<u8>)>;

@@ -6,6 +6,8 @@ use std::future::Future;
 
 use seaf_seafile::{ObjectId, ObjectKind};
 
+pub use super::receive::Chunks;
+
 /// One object fetched from the primary: its bytes, or `None` when the primary does not have it.
 pub type Fetched = (ObjectId, Option<Vec<u8>>);
 
@@ -18,6 +20,14 @@ pub trait Remote: Sync {
         kind: ObjectKind,
         ids: &[ObjectId],
     ) -> impl Future<Output = Result<Vec<Fetched>, RemoteError>> + Send;
+
+    /// The pack of every object of `want`'s closure that the closures of `haves` lack, as it
+    /// arrives; `None` when the primary predates packs (the caller then walks with `fetch`).
+    fn pack(
+        &self,
+        want: ObjectId,
+        haves: &[ObjectId],
+    ) -> impl Future<Output = Result<Option<Chunks>, RemoteError>> + Send;
 }
 
 /// Why the primary could not give an answer. Only [`RemoteError::Unreachable`] is worth
@@ -32,6 +42,8 @@ pub enum RemoteError {
     Server { url: String, status: u16, body: String },
     #[error("the primary broke the protocol: {detail}; are the primary and the backup the same seaf-backup release?")]
     Protocol { detail: String },
+    #[error("the primary failed while sending the pack: {detail}; see the primary's log")]
+    PackFailed { detail: String },
 }
 
 impl RemoteError {

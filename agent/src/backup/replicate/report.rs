@@ -22,6 +22,8 @@ pub enum ReplicateError {
         path: Option<String>,
         error: ObjectError,
     },
+    #[error("a {kind} object from the primary is too corrupt to tell its id: {error}; run seaf-fsck on the primary, then `seaf-backup sync --force` to skip it")]
+    CorruptUnnamed { kind: ObjectKind, error: ObjectError },
     #[error("the primary's history has a cycle through commit {0} (a commit that is its own ancestor); nothing of it was recorded as synced: run seaf-fsck on the primary")]
     CommitCycle(ObjectId),
     #[error("writing the backup store failed: {0}")]

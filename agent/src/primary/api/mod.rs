@@ -12,10 +12,12 @@
 //! - `POST /repos/{repo}/fs`               batch of fs objects
 //! - `GET  /repos/{repo}/blocks/{id}`      one block, streamed
 //! - `POST /repos/{repo}/blocks`           batch of small blocks
+//! - `POST /repos/{repo}/pack`             every object the backup lacks, in one streamed pack
 
 mod guard;
 mod listing;
 mod objects;
+mod pack;
 mod server;
 
 use guard::{authenticate, record_metrics};
@@ -94,6 +96,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/repos/{repo}/fs", post(batch_fs))
         .route("/api/v1/repos/{repo}/blocks/{id}", get(one_block))
         .route("/api/v1/repos/{repo}/blocks", post(batch_blocks))
+        .route("/api/v1/repos/{repo}/pack", post(pack::pack))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state);

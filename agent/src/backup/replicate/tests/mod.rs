@@ -7,9 +7,11 @@ use seaf_seafile::{
 use seaf_testgen::{Generator, LibrarySpec};
 
 use super::*;
+use crate::backup::durable::GroupCommit;
 use local_primary::LocalPrimary;
 
 mod local_primary;
+mod pack;
 
 struct Problems(Vec<Problem>);
 
@@ -54,13 +56,40 @@ fn quiet() -> impl Fn(&str, u64) + Sync {
     |_: &str, _: u64| {}
 }
 
+/// Replicates `head` into `backup`, the backup having nothing it could name as a have.
 async fn run(
     primary: &LocalPrimary,
     backup: &ObjectStore,
     head: ObjectId,
     force: bool,
 ) -> Result<SyncReport, ReplicateError> {
-    replicate(primary, backup, primary.stores, head, SyncOptions { force }, &quiet()).await
+    run_with(primary, backup, head, &[], force).await
+}
+
+async fn run_with(
+    primary: &LocalPrimary,
+    backup: &ObjectStore,
+    head: ObjectId,
+    haves: &[ObjectId],
+    force: bool,
+) -> Result<SyncReport, ReplicateError> {
+    let commit = GroupCommit::open(backup.clone()).unwrap();
+    let local = Local {
+        store: backup,
+        commit: &commit,
+    };
+    let result = replicate(
+        primary,
+        local,
+        primary.stores,
+        head,
+        haves,
+        SyncOptions { force },
+        &quiet(),
+    )
+    .await;
+    commit.stop();
+    result
 }
 
 struct World {
@@ -89,16 +118,24 @@ async fn a_merge_history_is_copied_whole_and_a_second_pass_fetches_nothing() {
     let report = run(&primary, &w.backup, lib.head, false).await.unwrap();
     assert_eq!(report.commits as usize, lib.commits.len());
     assert!(problems(&w.backup, lib.stores, lib.head).is_empty());
+    assert_eq!(primary.requests(), 1, "the whole history in one request");
     let again = LocalPrimary::new(w.gen.store(), lib.stores);
     assert_eq!(
-        run(&again, &w.backup, lib.head, false).await.unwrap(),
+        run_with(&again, &w.backup, lib.head, &[lib.head], false).await.unwrap(),
         SyncReport::default()
     );
+    // Without a have, everything comes again and nothing is rewritten.
+    let blind = LocalPrimary::new(w.gen.store(), lib.stores);
     assert_eq!(
-        again.asked(ObjectKind::Commit),
-        0,
-        "the head is present: nothing to ask"
+        run(&blind, &w.backup, lib.head, false).await.unwrap(),
+        SyncReport::default()
     );
+    let old = LocalPrimary::old(w.gen.store(), lib.stores);
+    assert_eq!(
+        run(&old, &w.backup, lib.head, false).await.unwrap(),
+        SyncReport::default()
+    );
+    assert_eq!(old.asked(ObjectKind::Commit), 0, "the head is present: nothing to ask");
 }
 
 #[tokio::test]
@@ -113,12 +150,22 @@ async fn an_update_fetches_only_what_is_new() {
     )
     .await
     .unwrap();
+    let old = lib.head;
     let head = w.gen.update_library(&mut lib, 2).unwrap();
-    let primary = LocalPrimary::new(w.gen.store(), lib.stores);
+    let primary = LocalPrimary::old(w.gen.store(), lib.stores);
     let report = run(&primary, &w.backup, head, false).await.unwrap();
     assert_eq!(report.commits, 1);
     assert_eq!(primary.asked(ObjectKind::Commit), 1);
     assert!(problems(&w.backup, lib.stores, head).is_empty());
+    // The same through a pack, from a second backup that has the old head.
+    let other = world();
+    let old_primary = LocalPrimary::new(w.gen.store(), lib.stores);
+    run(&old_primary, &other.backup, old, false).await.unwrap();
+    let primary = LocalPrimary::new(w.gen.store(), lib.stores);
+    let by_pack = run_with(&primary, &other.backup, head, &[old], false).await.unwrap();
+    assert_eq!((by_pack.commits, by_pack.objects()), (report.commits, report.objects()));
+    assert_eq!(primary.requests(), 1, "one request");
+    assert!(problems(&other.backup, lib.stores, head).is_empty());
 }
 
 #[tokio::test]
@@ -150,7 +197,7 @@ async fn a_failure_at_any_request_leaves_the_store_closed_and_the_next_pass_fini
     for fail_at in 0.. {
         let primary = LocalPrimary {
             fail_at: Some(fail_at),
-            ..LocalPrimary::new(w.gen.store(), lib.stores)
+            ..LocalPrimary::old(w.gen.store(), lib.stores)
         };
         let result = run(&primary, &w.backup, lib.head, false).await;
         assert_closure_invariant(&w.backup, lib.stores);
@@ -226,6 +273,12 @@ async fn a_commit_that_is_its_own_ancestor_is_refused_and_no_commit_is_written()
         ..LocalPrimary::new(w.gen.store(), lib.stores)
     };
     let err = run(&primary, &w.backup, lib.head, false).await.unwrap_err();
+    assert!(err.to_string().contains("cycle"), "the primary's walk finds it: {err}");
+    let old = LocalPrimary {
+        packs: false,
+        ..primary
+    };
+    let err = run(&old, &w.backup, lib.head, false).await.unwrap_err();
     assert!(matches!(err, ReplicateError::CommitCycle(_)), "{err}");
     assert!(w
         .backup
@@ -240,7 +293,7 @@ async fn an_answer_that_leaves_an_object_out_is_a_protocol_error() {
     let lib = w.gen.create_library(LibrarySpec::small("Short")).unwrap();
     let primary = LocalPrimary {
         short: true,
-        ..LocalPrimary::new(w.gen.store(), lib.stores)
+        ..LocalPrimary::old(w.gen.store(), lib.stores)
     };
     let err = run(&primary, &w.backup, lib.head, false).await.unwrap_err();
     assert!(

@@ -1,0 +1,506 @@
+//! Receive: the backup's side of the pack exchange (see `crate::pack`). One request brings
+//! every missing object in closure order; each is verified here before it is staged:
+//!
+//! - its id is computed from its bytes (blocks and fs objects are named by their hash, commits
+//!   carry theirs), so a primary cannot send an object under a false name;
+//! - everything it points at must already be on the backup, staged, or named missing (with
+//!   `--force`): a primary that leaves something out or sends it out of order stops the sync;
+//! - everything sent must be pointed at by something sent later, or be the wanted head: a pack
+//!   carrying objects nothing asked for is refused at its end (the head does not move).
+//!
+//! Objects are staged in batches that the group commit makes durable in the background while
+//! the next batch is received. A commit whose batch is durable has its whole closure durable,
+//! so a broken stream resumes from the newest such commit instead of from the start.
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use bytes::Bytes;
+use seaf_seafile::fs::inflate;
+use seaf_seafile::{Commit, FsObject, ObjectError, ObjectId, ObjectKind, ObjectStore, RepoStores, StoreError};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::remote::RemoteError;
+use super::report::{Progress, ReplicateError, Skipped, SyncOptions, SyncReport};
+use crate::backup::durable::{Batch, GroupCommit};
+use crate::internal_events::store::{BytesFetched, ObjectsWritten};
+use crate::internal_events::InternalEvent;
+use crate::pack::frame::{Decoder, Frame};
+
+/// A pack as it arrives: its chunks, or why the connection failed.
+pub type Chunks = mpsc::Receiver<Result<Bytes, RemoteError>>;
+
+/// Objects staged before the batch is handed to the group commit (few in unit tests, so that
+/// they cross batches).
+const BATCH_OBJECTS: usize = if cfg!(test) { 64 } else { 4096 };
+/// Bytes staged in memory before the batch is handed over (per sync: bounds the backup's RSS).
+const BATCH_BYTES: u64 = 4 << 20;
+/// Blocks at least this large go to a staging file as soon as they are verified.
+const LARGE_BLOCK: usize = 1 << 20;
+/// Bytes gathered before they are decoded and verified on the blocking pool.
+const GATHER: usize = 256 << 10;
+/// Objects received but not yet pointed at. A closure-ordered pack keeps this to about the
+/// width of one path through a tree; past this the primary is sending what nobody asked for.
+const MAX_PENDING: usize = 1_000_000;
+
+type Key = (ObjectKind, ObjectId);
+
+/// Where the pack goes and how.
+#[derive(Clone)]
+pub struct Target<'a> {
+    pub store: &'a ObjectStore,
+    pub stores: RepoStores,
+    pub commit: &'a GroupCommit,
+    pub want: ObjectId,
+    pub options: SyncOptions,
+}
+
+/// Receives one pack into the store. `durable` is updated to the newest commit whose closure
+/// is durable, so a caller can resume a broken pack from it.
+pub async fn receive(
+    mut chunks: Chunks,
+    target: &Target<'_>,
+    report: &mut SyncReport,
+    durable: &mut Option<ObjectId>,
+    progress: Progress<'_>,
+) -> Result<(), ReplicateError> {
+    let mut inflight = None;
+    let state = Receiver::new(target);
+    let result = drive(&mut chunks, state, &mut inflight, target, report, durable, progress).await;
+    // A batch already handed over still lands (its objects are whole): wait for it, so that
+    // `durable` names what really is durable.
+    if let Some(batch) = inflight.take() {
+        let landed = land(batch, report, durable).await;
+        if result.is_ok() {
+            landed?;
+        }
+    }
+    result?.finish()
+}
+
+/// Receives until the pack ends; returns the state for the final checks.
+async fn drive(
+    chunks: &mut Chunks,
+    mut state: Receiver,
+    inflight: &mut Option<Inflight>,
+    target: &Target<'_>,
+    report: &mut SyncReport,
+    durable: &mut Option<ObjectId>,
+    progress: Progress<'_>,
+) -> Result<Receiver, ReplicateError> {
+    loop {
+        gather(chunks, &mut state).await?;
+        loop {
+            let (s, step) = run_blocking(state).await;
+            state = s;
+            report.skipped.append(&mut state.skipped);
+            match step? {
+                Step::NeedBytes => break,
+                Step::BatchFull => flush(&mut state, inflight, target, report, durable).await?,
+                Step::Ended => {
+                    flush(&mut state, inflight, target, report, durable).await?;
+                    if let Some(batch) = inflight.take() {
+                        land(batch, report, durable).await?;
+                    }
+                    state.inflight.clear();
+                    progress("objects", report.objects());
+                    return Ok(state);
+                }
+            }
+            progress("objects", report.objects());
+        }
+    }
+}
+
+/// [`Receiver::process`] on the blocking pool (hashing, inflating, stat calls).
+async fn run_blocking(mut state: Receiver) -> (Receiver, Result<Step, ReplicateError>) {
+    let done = tokio::task::spawn_blocking(move || {
+        let step = state.process();
+        (state, step)
+    })
+    .await;
+    match done {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Feeds the decoder the next chunk and whatever else has already arrived, up to [`GATHER`].
+async fn gather(chunks: &mut Chunks, state: &mut Receiver) -> Result<(), ReplicateError> {
+    let Some(first) = chunks.recv().await else {
+        return Err(RemoteError::Unreachable {
+            url: "the primary".into(),
+            detail: format!("the pack broke off after {} bytes", state.decoder.received()),
+        }
+        .into());
+    };
+    let first = first?;
+    let mut gathered = first.len();
+    state.decoder.feed(&first);
+    while gathered < GATHER {
+        match chunks.try_recv() {
+            Ok(chunk) => {
+                let chunk = chunk?;
+                gathered += chunk.len();
+                state.decoder.feed(&chunk);
+            }
+            Err(_) => break,
+        }
+    }
+    BytesFetched { bytes: gathered as u64 }.emit();
+    Ok(())
+}
+
+/// Hands the staged batch to the group commit, after the one before it landed.
+async fn flush(
+    state: &mut Receiver,
+    inflight: &mut Option<Inflight>,
+    target: &Target<'_>,
+    report: &mut SyncReport,
+    durable: &mut Option<ObjectId>,
+) -> Result<(), ReplicateError> {
+    if state.staged.is_empty() {
+        return Ok(());
+    }
+    if let Some(batch) = inflight.take() {
+        land(batch, report, durable).await?;
+    }
+    let staged = std::mem::replace(&mut state.staged, Staged::new(target.commit.batch()));
+    state.inflight = staged.ids;
+    *inflight = Some(Inflight {
+        handle: tokio::spawn(staged.batch.commit()),
+        counts: staged.counts,
+        newest_commit: staged.newest_commit,
+    });
+    Ok(())
+}
+
+/// Waits for a batch to be durable and counts it.
+async fn land(batch: Inflight, report: &mut SyncReport, durable: &mut Option<ObjectId>) -> Result<(), ReplicateError> {
+    match batch.handle.await {
+        Ok(result) => result?,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+    for kind in ObjectKind::ALL {
+        let (count, bytes) = batch.counts.of(kind);
+        if count > 0 {
+            report.wrote(kind, count as usize, bytes);
+            ObjectsWritten { kind, count, bytes }.emit();
+        }
+    }
+    if batch.newest_commit.is_some() {
+        *durable = batch.newest_commit;
+    }
+    Ok(())
+}
+
+/// A batch the group commit is making durable.
+struct Inflight {
+    handle: JoinHandle<Result<(), StoreError>>,
+    counts: Counts,
+    newest_commit: Option<ObjectId>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Counts([(u64, u64); 3]);
+
+impl Counts {
+    fn index(kind: ObjectKind) -> usize {
+        match kind {
+            ObjectKind::Commit => 0,
+            ObjectKind::Fs => 1,
+            ObjectKind::Block => 2,
+        }
+    }
+
+    fn add(&mut self, kind: ObjectKind, bytes: u64) {
+        let c = &mut self.0[Self::index(kind)];
+        c.0 += 1;
+        c.1 += bytes;
+    }
+
+    fn of(&self, kind: ObjectKind) -> (u64, u64) {
+        self.0[Self::index(kind)]
+    }
+}
+
+/// The batch being filled.
+struct Staged {
+    batch: Batch,
+    ids: HashSet<Key>,
+    counts: Counts,
+    newest_commit: Option<ObjectId>,
+}
+
+impl Staged {
+    fn new(batch: Batch) -> Self {
+        Staged {
+            batch,
+            ids: HashSet::new(),
+            counts: Counts::default(),
+            newest_commit: None,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    fn full(&self) -> bool {
+        self.ids.len() >= BATCH_OBJECTS || self.batch.bytes() >= BATCH_BYTES
+    }
+}
+
+enum Step {
+    NeedBytes,
+    BatchFull,
+    Ended,
+}
+
+/// The verifying state of one pack; owned, so it can move to the blocking pool and back.
+struct Receiver {
+    store: ObjectStore,
+    stores: RepoStores,
+    want: ObjectId,
+    force: bool,
+    decoder: Decoder,
+    staged: Staged,
+    /// Ids of the batch being made durable (not yet visible in the store).
+    inflight: HashSet<Key>,
+    /// Received, not yet pointed at.
+    pending: HashSet<Key>,
+    skipped_ids: HashSet<Key>,
+    /// Skips not yet moved into the report.
+    skipped: Vec<Skipped>,
+    frames: u64,
+}
+
+impl Receiver {
+    fn new(target: &Target<'_>) -> Self {
+        Receiver {
+            store: target.store.clone(),
+            stores: target.stores,
+            want: target.want,
+            force: target.options.force,
+            decoder: Decoder::new(),
+            staged: Staged::new(target.commit.batch()),
+            inflight: HashSet::new(),
+            pending: HashSet::new(),
+            skipped_ids: HashSet::new(),
+            skipped: Vec::new(),
+            frames: 0,
+        }
+    }
+
+    /// Handles every complete frame, stopping when the batch is full or the pack ended.
+    fn process(&mut self) -> Result<Step, ReplicateError> {
+        loop {
+            if self.staged.full() {
+                return Ok(Step::BatchFull);
+            }
+            let frame = self.decoder.next_frame().map_err(|e| protocol(e.to_string()))?;
+            let Some(frame) = frame else { return Ok(Step::NeedBytes) };
+            match frame {
+                Frame::Object(kind, bytes) => {
+                    self.frames += 1;
+                    self.object(kind, bytes)?;
+                }
+                Frame::Missing { kind, id, path } => {
+                    self.frames += 1;
+                    self.missing(kind, id, path)?;
+                }
+                Frame::End { objects } if objects == self.frames => {
+                    // Before the last batch is handed over: a pack with extras lands nothing more.
+                    self.check_nothing_extra()?;
+                    return Ok(Step::Ended);
+                }
+                Frame::End { objects } => {
+                    return Err(protocol(format!(
+                        "its pack says it held {objects} objects, but {} came",
+                        self.frames
+                    )))
+                }
+                Frame::Failed(detail) => return Err(RemoteError::PackFailed { detail }.into()),
+            }
+        }
+    }
+
+    fn object(&mut self, kind: ObjectKind, bytes: Vec<u8>) -> Result<(), ReplicateError> {
+        let (id, refs) = match identify(kind, &bytes) {
+            Ok(named) => named,
+            Err((Some(id), error)) => return self.corrupt(kind, id, error),
+            Err((None, error)) => return self.unnamed_corrupt(kind, error),
+        };
+        for r in refs {
+            self.resolve(r, (kind, id))?;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            return Err(protocol(format!(
+                "its pack sent over {MAX_PENDING} objects that nothing pointed at yet"
+            )));
+        }
+        self.pending.insert((kind, id));
+        if self.has((kind, id))? {
+            return Ok(());
+        }
+        self.stage(kind, id, bytes)
+    }
+
+    /// Keeps a verified object for the batch: in memory, or a large block in a staging file.
+    fn stage(&mut self, kind: ObjectKind, id: ObjectId, bytes: Vec<u8>) -> Result<(), ReplicateError> {
+        let store = self.stores.store_for(kind);
+        let len = bytes.len() as u64;
+        if bytes.len() >= LARGE_BLOCK {
+            let (path, mut file) = self.staged.batch.staging_file()?;
+            file.write_all(&bytes)
+                .map_err(|e| StoreError::io("writing", &path, e))?;
+            self.staged.batch.stage_file(kind, store, id, path, len);
+        } else {
+            self.staged.batch.stage(kind, store, id, bytes);
+        }
+        self.staged.ids.insert((kind, id));
+        self.staged.counts.add(kind, len);
+        if kind == ObjectKind::Commit {
+            self.staged.newest_commit = Some(id);
+        }
+        Ok(())
+    }
+
+    /// `needed`, which `by` points at, must be on the backup, staged or skipped.
+    fn resolve(&mut self, needed: Key, by: Key) -> Result<(), ReplicateError> {
+        self.pending.remove(&needed);
+        if self.skipped_ids.contains(&needed) || self.has(needed)? {
+            return Ok(());
+        }
+        let (kind, id) = needed;
+        if self.force {
+            let reason = format!(
+                "not in the primary's pack, or sent corrupt (needed by {} {})",
+                by.0, by.1
+            );
+            return self.skip(kind, id, reason, None);
+        }
+        Err(protocol(format!(
+            "its pack sent {} {} before {kind} object {id}, which it needs, or left that out",
+            by.0, by.1
+        )))
+    }
+
+    fn missing(&mut self, kind: ObjectKind, id: ObjectId, path: String) -> Result<(), ReplicateError> {
+        // With clock skew the primary may name a commit the backup has: nothing is missing.
+        if self.has((kind, id))? {
+            return Ok(());
+        }
+        let path = Some(path).filter(|p| !p.is_empty());
+        if self.force {
+            return self.skip(kind, id, "missing on the primary".into(), path);
+        }
+        Err(ReplicateError::MissingOnPrimary { kind, id, path })
+    }
+
+    fn corrupt(&mut self, kind: ObjectKind, id: ObjectId, error: ObjectError) -> Result<(), ReplicateError> {
+        if self.force {
+            return self.skip(kind, id, format!("corrupt on the primary ({error})"), None);
+        }
+        Err(ReplicateError::Corrupt {
+            kind,
+            id,
+            path: None,
+            error,
+        })
+    }
+
+    /// An object too damaged to know its id: with `--force`, whatever needed it is skipped
+    /// when that turns up.
+    fn unnamed_corrupt(&mut self, kind: ObjectKind, error: ObjectError) -> Result<(), ReplicateError> {
+        if self.force {
+            tracing::warn!(%kind, %error, "a corrupt object from the primary left out (--force)");
+            return Ok(());
+        }
+        Err(ReplicateError::CorruptUnnamed { kind, error })
+    }
+
+    fn skip(
+        &mut self,
+        kind: ObjectKind,
+        id: ObjectId,
+        reason: String,
+        path: Option<String>,
+    ) -> Result<(), ReplicateError> {
+        tracing::warn!(%kind, %id, %reason, "skipping (--force)");
+        self.skipped_ids.insert((kind, id));
+        self.skipped.push(Skipped { kind, id, path, reason });
+        Ok(())
+    }
+
+    /// Whether the backup has `key` or is writing it.
+    fn has(&self, key: Key) -> Result<bool, StoreError> {
+        if self.staged.ids.contains(&key) || self.inflight.contains(&key) {
+            return Ok(true);
+        }
+        let (kind, id) = key;
+        self.store.exists(kind, &self.stores.store_for(kind), &id)
+    }
+
+    /// At the end of the pack: everything received was pointed at, but the head. With
+    /// `--force`, objects only a skipped one pointed at are left over, and allowed.
+    fn check_nothing_extra(&self) -> Result<(), ReplicateError> {
+        let want = (ObjectKind::Commit, self.want);
+        let extra: Vec<&Key> = self.pending.iter().filter(|k| **k != want).collect();
+        match extra.first() {
+            Some((kind, id)) if !self.force => Err(protocol(format!(
+                "its pack held {} objects nothing asked for (e.g. {kind} object {id}); they were not recorded as synced",
+                extra.len()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// After every batch landed: the head is there.
+    fn finish(&self) -> Result<(), ReplicateError> {
+        if !self.has((ObjectKind::Commit, self.want))? {
+            return Err(ReplicateError::MissingOnPrimary {
+                kind: ObjectKind::Commit,
+                id: self.want,
+                path: None,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// An object's id and the ids it points at, from its bytes alone; or its id if that can be
+/// known, and why it is corrupt.
+fn identify(kind: ObjectKind, bytes: &[u8]) -> Result<(ObjectId, Vec<Key>), (Option<ObjectId>, ObjectError)> {
+    match kind {
+        ObjectKind::Block => Ok((ObjectId::hash_of(bytes), Vec::new())),
+        ObjectKind::Fs => {
+            let json = inflate(bytes).map_err(|e| (None, e))?;
+            let id = ObjectId::hash_of(&json);
+            let refs = match FsObject::parse_json(&json).map_err(|e| (Some(id), e))? {
+                FsObject::Dir(dir) => dir.dirents.iter().map(|d| (ObjectKind::Fs, d.id)).collect(),
+                FsObject::File(file) => file.block_ids.iter().map(|b| (ObjectKind::Block, *b)).collect(),
+            };
+            Ok((id, without_zero(refs)))
+        }
+        ObjectKind::Commit => {
+            let commit = Commit::parse(bytes).map_err(|e| (None, e))?;
+            let parents = commit.parents().map(|p| (ObjectKind::Commit, p));
+            let refs = std::iter::once((ObjectKind::Fs, commit.root_id))
+                .chain(parents)
+                .collect();
+            Ok((commit.commit_id, without_zero(refs)))
+        }
+    }
+}
+
+/// Seafile names an empty file or directory by the all-zero id, which has no object.
+fn without_zero(mut refs: Vec<Key>) -> Vec<Key> {
+    refs.retain(|(_, id)| !id.is_zero());
+    refs
+}
+
+fn protocol(detail: String) -> ReplicateError {
+    RemoteError::Protocol { detail }.into()
+}

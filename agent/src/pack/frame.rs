@@ -1,0 +1,268 @@
+//! The pack's wire format: a magic line, then frames of `type:u8 len:u32be body[len]`.
+//!
+//! Objects carry no id: the receiver computes it (blocks and fs objects are named by the hash
+//! of their content, commits carry their id), so a lying header cannot exist and the framing
+//! costs 5 bytes an object. Free of HTTP types; the decoder is fed whatever chunks arrive.
+
+use seaf_seafile::{ObjectId, ObjectKind};
+
+/// First bytes of every pack: a version the receiver checks before anything else.
+pub const MAGIC: &[u8] = b"SEAFPACK1\n";
+/// Largest frame body accepted: Seafile's blocks are 8 MiB by default; anything past this is a
+/// broken or hostile primary, refused before it is buffered.
+pub const MAX_FRAME: u32 = 256 << 20;
+/// Frame header: type and length.
+pub const HEADER: usize = 5;
+
+const COMMIT: u8 = b'c';
+const FS: u8 = b'f';
+const BLOCK: u8 = b'b';
+const MISSING: u8 = b'm';
+const END: u8 = b'e';
+const FAILED: u8 = b'x';
+
+/// One frame of a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// An object's stored bytes.
+    Object(ObjectKind, Vec<u8>),
+    /// The primary lacks an object the walk needs (`path` for messages).
+    Missing {
+        kind: ObjectKind,
+        id: ObjectId,
+        path: String,
+    },
+    /// The pack is complete: `objects` object and missing frames came before it.
+    End { objects: u64 },
+    /// The primary could not go on (its store failed); the message says why.
+    Failed(String),
+}
+
+/// The header of an object frame of `len` bytes (the body follows as is; large blocks are
+/// streamed after it).
+pub fn object_header(kind: ObjectKind, len: u32) -> [u8; HEADER] {
+    let t = match kind {
+        ObjectKind::Commit => COMMIT,
+        ObjectKind::Fs => FS,
+        ObjectKind::Block => BLOCK,
+    };
+    let l = len.to_be_bytes();
+    [t, l[0], l[1], l[2], l[3]]
+}
+
+/// Appends `frame` to `out`.
+pub fn encode(out: &mut Vec<u8>, frame: &Frame) {
+    let (t, body): (u8, Vec<u8>) = match frame {
+        Frame::Object(kind, bytes) => {
+            out.extend_from_slice(&object_header(*kind, bytes.len() as u32));
+            out.extend_from_slice(bytes);
+            return;
+        }
+        Frame::Missing { kind, id, path } => {
+            let mut b = vec![kind_byte(*kind)];
+            b.extend_from_slice(id.as_bytes());
+            b.extend_from_slice(path.as_bytes());
+            (MISSING, b)
+        }
+        Frame::End { objects } => (END, objects.to_be_bytes().to_vec()),
+        Frame::Failed(message) => (FAILED, message.as_bytes().to_vec()),
+    };
+    out.push(t);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+}
+
+fn kind_byte(kind: ObjectKind) -> u8 {
+    object_header(kind, 0)[0]
+}
+
+fn kind_of(byte: u8) -> Option<ObjectKind> {
+    match byte {
+        COMMIT => Some(ObjectKind::Commit),
+        FS => Some(ObjectKind::Fs),
+        BLOCK => Some(ObjectKind::Block),
+        _ => None,
+    }
+}
+
+/// Why a pack cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed pack from the primary at byte {offset}: {what}")]
+pub struct PackError {
+    pub offset: u64,
+    pub what: String,
+}
+
+/// Turns the chunks of a pack, as they arrive, into frames. Holds at most one frame's body.
+#[derive(Default)]
+pub struct Decoder {
+    buf: Vec<u8>,
+    /// Start of the unread bytes in `buf` (compacted at the next `feed`, so each byte moves
+    /// at most once).
+    pos: usize,
+    /// Bytes consumed before `buf[pos..]`.
+    offset: u64,
+    magic_seen: bool,
+    ended: bool,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a chunk.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.offset + self.unread().len() as u64
+    }
+
+    /// Whether the `End` frame was read.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The next complete frame, `None` until more bytes arrive.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, PackError> {
+        if !self.magic_seen {
+            let unread = self.unread();
+            if unread.len() < MAGIC.len() {
+                return match MAGIC.starts_with(unread) {
+                    true => Ok(None),
+                    false => Err(self.error("not a pack (wrong magic)")),
+                };
+            }
+            if &unread[..MAGIC.len()] != MAGIC {
+                return Err(self.error("not a pack (wrong magic); is the primary the same release?"));
+            }
+            self.consume(MAGIC.len());
+            self.magic_seen = true;
+        }
+        let unread = self.unread();
+        if unread.len() < HEADER {
+            return Ok(None);
+        }
+        if self.ended {
+            return Err(self.error("bytes after the end of the pack"));
+        }
+        let t = unread[0];
+        let len = u32::from_be_bytes(unread[1..HEADER].try_into().expect("4 bytes"));
+        if len > MAX_FRAME {
+            return Err(self.error(&format!("a frame of {len} bytes (at most {MAX_FRAME})")));
+        }
+        let total = HEADER + len as usize;
+        if unread.len() < total {
+            self.buf.reserve(total - unread.len());
+            return Ok(None);
+        }
+        let frame = self.parse(t, &self.unread()[HEADER..total])?;
+        self.consume(total);
+        self.ended = matches!(frame, Frame::End { .. });
+        Ok(Some(frame))
+    }
+
+    fn parse(&self, t: u8, body: &[u8]) -> Result<Frame, PackError> {
+        if let Some(kind) = kind_of(t) {
+            return Ok(Frame::Object(kind, body.to_vec()));
+        }
+        match t {
+            MISSING if body.len() >= 21 => {
+                let kind = kind_of(body[0]).ok_or_else(|| self.error("a missing frame of no kind"))?;
+                let id = ObjectId::from_digest(body[1..21].try_into().expect("20 bytes"));
+                let path = String::from_utf8_lossy(&body[21..]).into_owned();
+                Ok(Frame::Missing { kind, id, path })
+            }
+            END if body.len() == 8 => Ok(Frame::End {
+                objects: u64::from_be_bytes(body.try_into().expect("8 bytes")),
+            }),
+            FAILED => Ok(Frame::Failed(String::from_utf8_lossy(body).chars().take(500).collect())),
+            _ => Err(self.error(&format!("an unknown frame (type {t:#04x}, {} bytes)", body.len()))),
+        }
+    }
+
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        self.offset += n as u64;
+    }
+
+    fn error(&self, what: &str) -> PackError {
+        PackError {
+            offset: self.offset,
+            what: what.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack(frames: &[Frame]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        for f in frames {
+            encode(&mut out, f);
+        }
+        out
+    }
+
+    fn decode_in_chunks(bytes: &[u8], chunk: usize) -> Result<Vec<Frame>, PackError> {
+        let mut d = Decoder::new();
+        let mut out = Vec::new();
+        for c in bytes.chunks(chunk) {
+            d.feed(c);
+            while let Some(f) = d.next_frame()? {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn frames_survive_any_chunking() {
+        let frames = vec![
+            Frame::Object(ObjectKind::Block, vec![7; 1000]),
+            Frame::Object(ObjectKind::Fs, vec![]),
+            Frame::Missing {
+                kind: ObjectKind::Block,
+                id: ObjectId::hash_of(b"x"),
+                path: "/a/b".into(),
+            },
+            Frame::Object(ObjectKind::Commit, b"{}".to_vec()),
+            Frame::Failed("disk on fire".into()),
+            Frame::End { objects: 4 },
+        ];
+        let bytes = pack(&frames);
+        for chunk in [1, 2, 5, 7, 64, bytes.len()] {
+            assert_eq!(decode_in_chunks(&bytes, chunk).unwrap(), frames, "chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused_with_where() {
+        let err = decode_in_chunks(b"HTTP/1.1 200 OK\r\n", 4).unwrap_err();
+        assert!(err.what.contains("magic"), "{err}");
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[b'q', 0, 0, 0, 1, 0]);
+        let err = decode_in_chunks(&bytes, 3).unwrap_err();
+        assert!(err.to_string().contains("unknown frame") && err.offset == 10, "{err}");
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&object_header(ObjectKind::Block, MAX_FRAME + 1));
+        assert!(decode_in_chunks(&huge, 100).unwrap_err().what.contains("at most"));
+        let mut after = pack(&[Frame::End { objects: 0 }]);
+        after.extend_from_slice(&pack(&[Frame::End { objects: 0 }])[MAGIC.len()..]);
+        assert!(decode_in_chunks(&after, 100)
+            .unwrap_err()
+            .what
+            .contains("after the end"));
+    }
+}
