@@ -1,8 +1,10 @@
 //! The pack's wire format: a magic line, then frames of `type:u8 len:u32be body[len]`.
 //!
-//! Objects carry no id: the receiver computes it (blocks and fs objects are named by the hash
-//! of their content, commits carry their id), so a lying header cannot exist and the framing
-//! costs 5 bytes an object. Free of HTTP types; the decoder is fed whatever chunks arrive.
+//! Commits and fs objects carry no id: the receiver computes it (an fs object is named by the
+//! hash of its content, a commit carries its id), so the framing costs 5 bytes an object.
+//! Blocks carry the id the primary has them under (20 bytes more, next to kilobytes of data),
+//! so a block damaged on the primary is reported by its name instead of as a stranger. Free of
+//! HTTP types; the decoder is fed whatever chunks arrive.
 
 use seaf_seafile::{ObjectId, ObjectKind};
 
@@ -24,8 +26,10 @@ const FAILED: u8 = b'x';
 /// One frame of a pack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
-    /// An object's stored bytes.
+    /// A commit's or fs object's stored bytes.
     Object(ObjectKind, Vec<u8>),
+    /// A block under the id the primary stores it as (the receiver checks the bytes against it).
+    Block { id: ObjectId, bytes: Vec<u8> },
     /// The primary lacks an object the walk needs (`path` for messages).
     Missing {
         kind: ObjectKind,
@@ -38,8 +42,15 @@ pub enum Frame {
     Failed(String),
 }
 
-/// The header of an object frame of `len` bytes (the body follows as is; large blocks are
-/// streamed after it).
+/// The header of a block frame of `len` bytes of data (the data follows, streamed).
+pub fn block_header(id: &ObjectId, len: u32) -> [u8; HEADER + 20] {
+    let mut h = [0u8; HEADER + 20];
+    h[..HEADER].copy_from_slice(&object_header(ObjectKind::Block, len + 20));
+    h[HEADER..].copy_from_slice(id.as_bytes());
+    h
+}
+
+/// The header of a commit or fs object frame of `len` bytes (the body follows as is).
 pub fn object_header(kind: ObjectKind, len: u32) -> [u8; HEADER] {
     let t = match kind {
         ObjectKind::Commit => COMMIT,
@@ -54,7 +65,13 @@ pub fn object_header(kind: ObjectKind, len: u32) -> [u8; HEADER] {
 pub fn encode(out: &mut Vec<u8>, frame: &Frame) {
     let (t, body): (u8, Vec<u8>) = match frame {
         Frame::Object(kind, bytes) => {
+            debug_assert!(*kind != ObjectKind::Block, "blocks travel as Frame::Block");
             out.extend_from_slice(&object_header(*kind, bytes.len() as u32));
+            out.extend_from_slice(bytes);
+            return;
+        }
+        Frame::Block { id, bytes } => {
+            out.extend_from_slice(&block_header(id, bytes.len() as u32));
             out.extend_from_slice(bytes);
             return;
         }
@@ -168,10 +185,12 @@ impl Decoder {
     }
 
     fn parse(&self, t: u8, body: &[u8]) -> Result<Frame, PackError> {
-        if let Some(kind) = kind_of(t) {
-            return Ok(Frame::Object(kind, body.to_vec()));
-        }
         match t {
+            BLOCK if body.len() >= 20 => Ok(Frame::Block {
+                id: ObjectId::from_digest(body[..20].try_into().expect("20 bytes")),
+                bytes: body[20..].to_vec(),
+            }),
+            COMMIT | FS => Ok(Frame::Object(kind_of(t).expect("an object type"), body.to_vec())),
             MISSING if body.len() >= 21 => {
                 let kind = kind_of(body[0]).ok_or_else(|| self.error("a missing frame of no kind"))?;
                 let id = ObjectId::from_digest(body[1..21].try_into().expect("20 bytes"));
@@ -230,7 +249,10 @@ mod tests {
     #[test]
     fn frames_survive_any_chunking() {
         let frames = vec![
-            Frame::Object(ObjectKind::Block, vec![7; 1000]),
+            Frame::Block {
+                id: ObjectId::hash_of(&[7; 1000]),
+                bytes: vec![7; 1000],
+            },
             Frame::Object(ObjectKind::Fs, vec![]),
             Frame::Missing {
                 kind: ObjectKind::Block,

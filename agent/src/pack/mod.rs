@@ -141,14 +141,14 @@ impl<W: Write> FrameSink<'_, W> {
             .metadata()
             .map_err(|e| StoreError::io("reading", &path_of(), e))?
             .len();
-        if len > u64::from(frame::MAX_FRAME) {
+        if len + 20 > u64::from(frame::MAX_FRAME) {
             return Err(WalkError::Store(StoreError::io(
                 "sending",
                 &path_of(),
                 io::Error::other(format!("a block of {len} bytes is larger than a pack frame")),
             )));
         }
-        self.write(&frame::object_header(ObjectKind::Block, len as u32))?;
+        self.write(&frame::block_header(&id, len as u32))?;
         // A block that changes size while it is read would break the framing: copy exactly `len`.
         let copied = match io::copy(&mut io::Read::take(&mut file, len), &mut self.out) {
             Ok(n) => n,

@@ -306,6 +306,15 @@ impl Receiver {
                     self.frames += 1;
                     self.object(kind, bytes)?;
                 }
+                Frame::Block { id, bytes } => {
+                    self.frames += 1;
+                    match ObjectId::hash_of(&bytes) {
+                        actual if actual == id => self.accept(ObjectKind::Block, id, Vec::new(), bytes)?,
+                        actual => {
+                            self.corrupt(ObjectKind::Block, id, ObjectError::IdMismatch { expected: id, actual })?
+                        }
+                    }
+                }
                 Frame::Missing { kind, id, path } => {
                     self.frames += 1;
                     self.missing(kind, id, path)?;
@@ -332,6 +341,11 @@ impl Receiver {
             Err((Some(id), error)) => return self.corrupt(kind, id, error),
             Err((None, error)) => return self.unnamed_corrupt(kind, error),
         };
+        self.accept(kind, id, refs, bytes)
+    }
+
+    /// A verified object: what it points at is checked, then it is staged unless present.
+    fn accept(&mut self, kind: ObjectKind, id: ObjectId, refs: Vec<Key>, bytes: Vec<u8>) -> Result<(), ReplicateError> {
         for r in refs {
             self.resolve(r, (kind, id))?;
         }

@@ -106,7 +106,9 @@ async fn lies_in_a_pack_stop_the_sync_before_the_head_could_move() {
             "an object nothing asked for",
             Box::new(|mut f: Vec<Frame>| {
                 let end = f.len() - 1;
-                f.insert(end, Frame::Object(ObjectKind::Block, b"junk".to_vec()));
+                let junk = b"junk".to_vec();
+                let id = seaf_seafile::ObjectId::hash_of(&junk);
+                f.insert(end, Frame::Block { id, bytes: junk });
                 fix_count(f)
             }),
         ),
