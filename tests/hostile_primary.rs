@@ -9,6 +9,7 @@ use seaf_backup::backup::replicate::SyncOptions;
 use seaf_backup::backup::{Backup, SyncOutcome};
 use seaf_backup::commands::verify;
 use seaf_backup::config::Config;
+use seaf_backup::pack::frame::{self, Decoder, Frame, MAGIC};
 use seaf_seafile::{Commit, DbKind, ObjectId, ObjectKind, RepoId, WalkOptions};
 use support::db::TestDb;
 use support::e2e::TOKEN;
@@ -20,21 +21,50 @@ type Fetched = Vec<(ObjectId, Option<Vec<u8>>)>;
 /// How the primary lies about the victim's objects of one kind.
 type Lie = Arc<dyn Fn(ObjectKind, Fetched) -> Fetched + Send + Sync>;
 
-/// Serves `g`'s libraries honestly, but passes the victim's object answers through `lie`.
+/// How the primary lies in the victim's pack (its bytes).
+type PackLie = Arc<dyn Fn(Vec<u8>) -> Vec<u8> + Send + Sync>;
+
+/// Serves `g`'s libraries honestly, but passes the victim's object answers through `lie`. It
+/// predates packs (404), so the backup walks object by object.
 fn lying_primary(g: &Generated, rt: &tokio::runtime::Runtime, victim: RepoId, lie: Lie) -> FakePrimary {
+    serve(g, rt, victim, Some(lie), None)
+}
+
+/// Serves `g`'s libraries honestly, packs included, but passes the victim's pack through `lie`.
+fn lying_pack_primary(g: &Generated, rt: &tokio::runtime::Runtime, victim: RepoId, lie: PackLie) -> FakePrimary {
+    serve(g, rt, victim, None, Some(lie))
+}
+
+fn serve(
+    g: &Generated,
+    rt: &tokio::runtime::Runtime,
+    victim: RepoId,
+    lie: Option<Lie>,
+    pack_lie: Option<PackLie>,
+) -> FakePrimary {
     let honest = Honest {
         store: seaf_seafile::ObjectStore::new(&g.data),
         db: rt.block_on(g.test_db.connect()),
         rt: rt.handle().clone(),
     };
+    let not_served = || (404, b"{\"error\": \"not served by this test\"}".to_vec());
     FakePrimary::with_body(move |method, path, body| -> Answer {
         match Honest::parse(method, path, body) {
             Request::Rows(repo) => honest.rows(&repo),
             Request::Batch(repo, kind, ids) => {
                 let answer = honest.objects(&repo, kind, &ids);
-                batch_answer(&if repo == victim { lie(kind, answer) } else { answer })
+                let lie = lie.as_ref().filter(|_| repo == victim);
+                batch_answer(&match lie {
+                    Some(lie) => lie(kind, answer),
+                    None => answer,
+                })
             }
-            Request::Other => (404, b"{\"error\": \"not served by this test\"}".to_vec()),
+            Request::Pack(repo, request) => match &pack_lie {
+                None => not_served(),
+                Some(lie) if repo == victim => (200, lie(honest.pack(&repo, &request))),
+                Some(_) => (200, honest.pack(&repo, &request)),
+            },
+            Request::Other => not_served(),
         }
     })
 }
@@ -133,4 +163,75 @@ fn an_answer_that_leaves_an_object_out_fails_only_its_library() {
     let primary = lying_primary(&g, &rt, victim, lie);
     let error = sync_all(&g, &rt, &primary, victim);
     assert!(error.contains("left out") && error.contains("protocol"), "{error}");
+}
+
+/// `pack` with its frames passed through `edit` (and the end frame's count kept true).
+fn edit_frames(pack: Vec<u8>, edit: impl Fn(&mut Vec<Frame>)) -> Vec<u8> {
+    let mut decoder = Decoder::new();
+    decoder.feed(&pack);
+    let mut frames = Vec::new();
+    while let Some(f) = decoder.next_frame().unwrap() {
+        frames.push(f);
+    }
+    frames.pop();
+    edit(&mut frames);
+    let mut out = MAGIC.to_vec();
+    for f in &frames {
+        frame::encode(&mut out, f);
+    }
+    frame::encode(
+        &mut out,
+        &Frame::End {
+            objects: frames.len() as u64,
+        },
+    );
+    out
+}
+
+#[test]
+fn a_pack_that_leaves_an_object_out_fails_only_its_library() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(g) = generated_primary(&rt, DbKind::Sqlite, 3) else {
+        return;
+    };
+    let victim = g.libs[0].repo_id;
+    let lie: PackLie = Arc::new(|pack| {
+        edit_frames(pack, |frames| {
+            let fs = frames
+                .iter()
+                .position(|f| matches!(f, Frame::Object(ObjectKind::Fs, _)));
+            frames.remove(fs.expect("an fs object in the pack"));
+        })
+    });
+    let primary = lying_pack_primary(&g, &rt, victim, lie);
+    let error = sync_all(&g, &rt, &primary, victim);
+    assert!(error.contains("left that out") && error.contains("protocol"), "{error}");
+}
+
+#[test]
+fn a_pack_with_objects_nobody_asked_for_or_garbage_fails_only_its_library() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(g) = generated_primary(&rt, DbKind::Sqlite, 3) else {
+        return;
+    };
+    let victim = g.libs[1].repo_id;
+    let lie: PackLie = Arc::new(|pack| {
+        edit_frames(pack, |frames| {
+            let junk = b"a block nobody asked for".to_vec();
+            frames.insert(
+                0,
+                Frame::Block {
+                    id: ObjectId::hash_of(&junk),
+                    bytes: junk,
+                },
+            );
+        })
+    });
+    let primary = lying_pack_primary(&g, &rt, victim, lie);
+    let error = sync_all(&g, &rt, &primary, victim);
+    assert!(error.contains("nothing asked for"), "{error}");
+    let garbage: PackLie = Arc::new(|_| b"<html>Welcome to nginx!</html>".to_vec());
+    let primary = lying_pack_primary(&g, &rt, victim, garbage);
+    let error = sync_all(&g, &rt, &primary, victim);
+    assert!(error.contains("not a pack") && error.contains("protocol"), "{error}");
 }

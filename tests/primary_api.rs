@@ -305,3 +305,92 @@ async fn a_store_error_answers_500_without_the_data_directory_in_it() {
     );
     assert!(body.contains("log"), "the answer says where to look: {body}");
 }
+
+/// Decodes a whole pack.
+fn frames(bytes: &[u8]) -> Vec<seaf_backup::pack::frame::Frame> {
+    let mut decoder = seaf_backup::pack::frame::Decoder::new();
+    decoder.feed(bytes);
+    let mut out = Vec::new();
+    while let Some(f) = decoder.next_frame().unwrap() {
+        out.push(f);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_pack_holds_a_librarys_objects_byte_identical_and_nothing_once_it_is_had() {
+    use seaf_backup::pack::frame::Frame;
+    let Some(srv) = Server::start().await else { return };
+    let db = SeafileDb::connect(&srv._fx.database_url()).await.unwrap();
+    let pack = |repo: String, body: serde_json::Value| {
+        srv.client
+            .post(format!("{}/repos/{repo}/pack", srv.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let heads = db.heads().await.unwrap();
+    assert!(heads.len() >= 3, "{heads:?}");
+    for (repo, head) in heads {
+        let origin = db.virtual_origins().await.unwrap().get(&repo).copied().unwrap_or(repo);
+        let resp = pack(repo.to_string(), serde_json::json!({"want": head})).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let frames = frames(&resp.bytes().await.unwrap());
+        assert!(matches!(frames.last(), Some(Frame::End { objects }) if *objects as usize == frames.len() - 1));
+        let mut commits = 0;
+        for f in &frames {
+            match f {
+                Frame::Object(ObjectKind::Commit, bytes) => {
+                    let id = seaf_seafile::Commit::parse(bytes).unwrap().commit_id;
+                    assert_eq!(bytes, &srv.store.read(ObjectKind::Commit, &repo, &id).unwrap());
+                    commits += 1;
+                }
+                Frame::Object(ObjectKind::Fs, bytes) => {
+                    let id = ObjectId::hash_of(&seaf_seafile::fs::inflate(bytes).unwrap());
+                    assert_eq!(bytes, &srv.store.read(ObjectKind::Fs, &origin, &id).unwrap());
+                }
+                Frame::Block { id, bytes } => {
+                    assert_eq!(bytes, &srv.store.read(ObjectKind::Block, &origin, id).unwrap());
+                }
+                Frame::End { .. } => {}
+                other => panic!("{repo}: unexpected {other:?}"),
+            }
+        }
+        assert!(commits >= 1, "{repo}");
+        let last_commit = frames.iter().rev().find_map(|f| match f {
+            Frame::Object(ObjectKind::Commit, b) => Some(seaf_seafile::Commit::parse(b).unwrap().commit_id),
+            _ => None,
+        });
+        assert_eq!(last_commit, Some(head), "{repo}: the head comes last");
+        let had = pack(repo.to_string(), serde_json::json!({"want": head, "have": [head]}))
+            .await
+            .unwrap();
+        assert_eq!(frames_of(had).await, vec![Frame::End { objects: 0 }], "{repo}: had");
+    }
+    let repo = DOCUMENTS.to_string();
+    let too_many: Vec<String> = (0..33).map(|i| ObjectId::hash_of(&[i]).to_hex()).collect();
+    let resp = pack(repo.clone(), serde_json::json!({"want": too_many[0], "have": too_many}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let unknown = ObjectId::hash_of(b"no such commit");
+    let resp = pack(repo.clone(), serde_json::json!({"want": unknown})).await.unwrap();
+    let frames = frames_of(resp).await;
+    assert!(
+        matches!(&frames[0], Frame::Missing { kind: ObjectKind::Commit, id, .. } if *id == unknown),
+        "{frames:?}"
+    );
+    let resp = srv
+        .client
+        .post(format!("{}/repos/{repo}/pack", srv.base))
+        .json(&serde_json::json!({"want": unknown}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "no token");
+}
+
+async fn frames_of(resp: reqwest::Response) -> Vec<seaf_backup::pack::frame::Frame> {
+    assert_eq!(resp.status(), 200);
+    frames(&resp.bytes().await.unwrap())
+}

@@ -109,6 +109,7 @@ pub enum Request {
         seaf_seafile::ObjectKind,
         Vec<seaf_seafile::ObjectId>,
     ),
+    Pack(seaf_seafile::RepoId, seaf_backup::protocol::PackRequest),
     Other,
 }
 
@@ -120,6 +121,10 @@ impl Honest {
         let repo = |s: &str| RepoId::parse(s).ok();
         match (method, parts.as_slice()) {
             ("GET", ["repos", id, "rows"]) => repo(id).map_or(Request::Other, Request::Rows),
+            ("POST", ["repos", id, "pack"]) => match serde_json::from_slice(body) {
+                Ok(request) => repo(id).map_or(Request::Other, |r| Request::Pack(r, request)),
+                Err(_) => Request::Other,
+            },
             ("POST", ["repos", id, route]) => {
                 let kind = match *route {
                     "commits" => ObjectKind::Commit,
@@ -139,6 +144,12 @@ impl Honest {
     pub fn rows(&self, repo: &seaf_seafile::RepoId) -> Answer {
         let rows = self.rt.block_on(self.db.library_rows(repo)).expect("rows");
         (200, serde_json::to_vec(&rows).unwrap())
+    }
+
+    /// The honest pack (as the primary would stream it, in one piece).
+    pub fn pack(&self, repo: &seaf_seafile::RepoId, request: &seaf_backup::protocol::PackRequest) -> Vec<u8> {
+        let stores = seaf_seafile::RepoStores::new(*repo, None);
+        seaf_backup::pack::write_pack(&self.store, stores, request.want, &request.have, Vec::new()).expect("pack")
     }
 
     /// The objects asked for, as stored (`None`: not in the store).
