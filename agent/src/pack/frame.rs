@@ -145,21 +145,41 @@ impl Decoder {
         self.ended
     }
 
+    /// If the next frame is a block of at least `threshold` bytes of data and its header and id
+    /// have arrived: consumes them and returns the block's id and length. Its data is then taken
+    /// with [`Decoder::body_part`] as it arrives, never held whole.
+    pub fn start_large_block(&mut self, threshold: u32) -> Result<Option<(ObjectId, u32)>, PackError> {
+        if !self.magic()? {
+            return Ok(None);
+        }
+        let unread = self.unread();
+        if self.ended || unread.len() < HEADER + 20 || unread[0] != BLOCK {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes(unread[1..HEADER].try_into().expect("4 bytes"));
+        if len > MAX_FRAME {
+            return Err(self.error(&format!("a frame of {len} bytes (at most {MAX_FRAME})")));
+        }
+        let Some(data) = len.checked_sub(20).filter(|d| *d >= threshold) else {
+            return Ok(None);
+        };
+        let id = ObjectId::from_digest(unread[HEADER..HEADER + 20].try_into().expect("20 bytes"));
+        self.consume(HEADER + 20);
+        Ok(Some((id, data)))
+    }
+
+    /// Up to `remaining` bytes of a large block's data from what has arrived (consumed).
+    pub fn body_part(&mut self, remaining: u64) -> &[u8] {
+        let n = (self.unread().len() as u64).min(remaining) as usize;
+        let start = self.pos;
+        self.consume(n);
+        &self.buf[start..start + n]
+    }
+
     /// The next complete frame, `None` until more bytes arrive.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, PackError> {
-        if !self.magic_seen {
-            let unread = self.unread();
-            if unread.len() < MAGIC.len() {
-                return match MAGIC.starts_with(unread) {
-                    true => Ok(None),
-                    false => Err(self.error("not a pack (wrong magic)")),
-                };
-            }
-            if &unread[..MAGIC.len()] != MAGIC {
-                return Err(self.error("not a pack (wrong magic); is the primary the same release?"));
-            }
-            self.consume(MAGIC.len());
-            self.magic_seen = true;
+        if !self.magic()? {
+            return Ok(None);
         }
         let unread = self.unread();
         if unread.len() < HEADER {
@@ -182,6 +202,26 @@ impl Decoder {
         self.consume(total);
         self.ended = matches!(frame, Frame::End { .. });
         Ok(Some(frame))
+    }
+
+    /// Consumes the magic once it has arrived; `false` until then.
+    fn magic(&mut self) -> Result<bool, PackError> {
+        if self.magic_seen {
+            return Ok(true);
+        }
+        let unread = self.unread();
+        if unread.len() < MAGIC.len() {
+            return match MAGIC.starts_with(unread) {
+                true => Ok(false),
+                false => Err(self.error("not a pack (wrong magic); is the primary the same release?")),
+            };
+        }
+        if &unread[..MAGIC.len()] != MAGIC {
+            return Err(self.error("not a pack (wrong magic); is the primary the same release?"));
+        }
+        self.consume(MAGIC.len());
+        self.magic_seen = true;
+        Ok(true)
     }
 
     fn parse(&self, t: u8, body: &[u8]) -> Result<Frame, PackError> {
@@ -267,6 +307,38 @@ mod tests {
         for chunk in [1, 2, 5, 7, 64, bytes.len()] {
             assert_eq!(decode_in_chunks(&bytes, chunk).unwrap(), frames, "chunks of {chunk}");
         }
+    }
+
+    #[test]
+    fn a_large_block_is_taken_as_it_arrives() {
+        let data = vec![9u8; 5000];
+        let id = ObjectId::hash_of(&data);
+        let frames = vec![
+            Frame::Block {
+                id,
+                bytes: data.clone(),
+            },
+            Frame::End { objects: 1 },
+        ];
+        let bytes = pack(&frames);
+        let mut d = Decoder::new();
+        let mut got = Vec::new();
+        let mut large = None;
+        for c in bytes.chunks(777) {
+            d.feed(c);
+            if large.is_none() {
+                large = d.start_large_block(4096).unwrap();
+                if large.is_none() {
+                    continue;
+                }
+            }
+            let (_, len) = large.unwrap();
+            let part = d.body_part(len as u64 - got.len() as u64).to_vec();
+            got.extend(part);
+        }
+        assert_eq!(large.map(|l| l.0), Some(id));
+        assert_eq!(got, data);
+        assert_eq!(d.next_frame().unwrap(), Some(Frame::End { objects: 1 }));
     }
 
     #[test]

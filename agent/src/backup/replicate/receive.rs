@@ -13,11 +13,14 @@
 //! so a broken stream resumes from the newest such commit instead of from the start.
 
 use std::collections::HashSet;
+use std::fs::File;
 use std::io::Write;
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use seaf_seafile::fs::inflate;
 use seaf_seafile::{Commit, FsObject, ObjectError, ObjectId, ObjectKind, ObjectStore, RepoStores, StoreError};
+use sha1::{Digest, Sha1};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -36,8 +39,8 @@ pub type Chunks = mpsc::Receiver<Result<Bytes, RemoteError>>;
 const BATCH_OBJECTS: usize = if cfg!(test) { 64 } else { 4096 };
 /// Bytes staged in memory before the batch is handed over (per sync: bounds the backup's RSS).
 const BATCH_BYTES: u64 = 4 << 20;
-/// Blocks at least this large go to a staging file as soon as they are verified.
-const LARGE_BLOCK: usize = 1 << 20;
+/// Blocks at least this large are written to a staging file as they arrive, never held whole.
+const LARGE_BLOCK: u32 = 1 << 20;
 /// Bytes gathered before they are decoded and verified on the blocking pool.
 const GATHER: usize = 256 << 10;
 /// Objects received but not yet pointed at. A closure-ordered pack keeps this to about the
@@ -274,6 +277,24 @@ struct Receiver {
     /// Skips not yet moved into the report.
     skipped: Vec<Skipped>,
     frames: u64,
+    /// A large block being received.
+    large: Option<LargeBlock>,
+}
+
+/// A large block on its way to a staging file, hashed as it comes.
+struct LargeBlock {
+    id: ObjectId,
+    len: u64,
+    remaining: u64,
+    hasher: Sha1,
+    file: File,
+    path: PathBuf,
+}
+
+/// A verified object's bytes: in memory, or (a large block) in a staging file.
+enum Payload {
+    Bytes(Vec<u8>),
+    File(PathBuf, u64),
 }
 
 impl Receiver {
@@ -290,6 +311,7 @@ impl Receiver {
             skipped_ids: HashSet::new(),
             skipped: Vec::new(),
             frames: 0,
+            large: None,
         }
     }
 
@@ -298,6 +320,21 @@ impl Receiver {
         loop {
             if self.staged.full() {
                 return Ok(Step::BatchFull);
+            }
+            if self.large.is_some() {
+                if !self.continue_large()? {
+                    return Ok(Step::NeedBytes);
+                }
+                continue;
+            }
+            let large = self
+                .decoder
+                .start_large_block(LARGE_BLOCK)
+                .map_err(|e| protocol(e.to_string()))?;
+            if let Some((id, len)) = large {
+                self.frames += 1;
+                self.start_large(id, len.into())?;
+                continue;
             }
             let frame = self.decoder.next_frame().map_err(|e| protocol(e.to_string()))?;
             let Some(frame) = frame else { return Ok(Step::NeedBytes) };
@@ -309,7 +346,9 @@ impl Receiver {
                 Frame::Block { id, bytes } => {
                     self.frames += 1;
                     match ObjectId::hash_of(&bytes) {
-                        actual if actual == id => self.accept(ObjectKind::Block, id, Vec::new(), bytes)?,
+                        actual if actual == id => {
+                            self.accept(ObjectKind::Block, id, Vec::new(), Payload::Bytes(bytes))?
+                        }
                         actual => {
                             self.corrupt(ObjectKind::Block, id, ObjectError::IdMismatch { expected: id, actual })?
                         }
@@ -341,11 +380,64 @@ impl Receiver {
             Err((Some(id), error)) => return self.corrupt(kind, id, error),
             Err((None, error)) => return self.unnamed_corrupt(kind, error),
         };
-        self.accept(kind, id, refs, bytes)
+        self.accept(kind, id, refs, Payload::Bytes(bytes))
+    }
+
+    fn start_large(&mut self, id: ObjectId, len: u64) -> Result<(), ReplicateError> {
+        let (path, file) = self.staged.batch.staging_file()?;
+        self.large = Some(LargeBlock {
+            id,
+            len,
+            remaining: len,
+            hasher: Sha1::new(),
+            file,
+            path,
+        });
+        Ok(())
+    }
+
+    /// Writes what has arrived of the large block; `true` once it is whole (and handled).
+    fn continue_large(&mut self) -> Result<bool, ReplicateError> {
+        let large = self.large.as_mut().expect("a large block in progress");
+        let part = self.decoder.body_part(large.remaining);
+        if !part.is_empty() {
+            large.hasher.update(part);
+            let written = large.file.write_all(part);
+            written.map_err(|e| StoreError::io("writing", &large.path, e))?;
+            large.remaining -= part.len() as u64;
+        }
+        if large.remaining > 0 {
+            return Ok(false);
+        }
+        let large = self.large.take().expect("a large block in progress");
+        let actual = ObjectId::from_digest(large.hasher.finalize().into());
+        drop(large.file);
+        if actual != large.id {
+            let _ = std::fs::remove_file(&large.path);
+            let error = ObjectError::IdMismatch {
+                expected: large.id,
+                actual,
+            };
+            self.corrupt(ObjectKind::Block, large.id, error)?;
+            return Ok(true);
+        }
+        self.accept(
+            ObjectKind::Block,
+            large.id,
+            Vec::new(),
+            Payload::File(large.path, large.len),
+        )?;
+        Ok(true)
     }
 
     /// A verified object: what it points at is checked, then it is staged unless present.
-    fn accept(&mut self, kind: ObjectKind, id: ObjectId, refs: Vec<Key>, bytes: Vec<u8>) -> Result<(), ReplicateError> {
+    fn accept(
+        &mut self,
+        kind: ObjectKind,
+        id: ObjectId,
+        refs: Vec<Key>,
+        payload: Payload,
+    ) -> Result<(), ReplicateError> {
         for r in refs {
             self.resolve(r, (kind, id))?;
         }
@@ -356,29 +448,34 @@ impl Receiver {
         }
         self.pending.insert((kind, id));
         if self.has((kind, id))? {
+            if let Payload::File(path, _) = payload {
+                let _ = std::fs::remove_file(path);
+            }
             return Ok(());
         }
-        self.stage(kind, id, bytes)
+        self.stage(kind, id, payload);
+        Ok(())
     }
 
-    /// Keeps a verified object for the batch: in memory, or a large block in a staging file.
-    fn stage(&mut self, kind: ObjectKind, id: ObjectId, bytes: Vec<u8>) -> Result<(), ReplicateError> {
+    /// Keeps a verified object for the batch.
+    fn stage(&mut self, kind: ObjectKind, id: ObjectId, payload: Payload) {
         let store = self.stores.store_for(kind);
-        let len = bytes.len() as u64;
-        if bytes.len() >= LARGE_BLOCK {
-            let (path, mut file) = self.staged.batch.staging_file()?;
-            file.write_all(&bytes)
-                .map_err(|e| StoreError::io("writing", &path, e))?;
-            self.staged.batch.stage_file(kind, store, id, path, len);
-        } else {
-            self.staged.batch.stage(kind, store, id, bytes);
-        }
+        let len = match payload {
+            Payload::Bytes(bytes) => {
+                let len = bytes.len() as u64;
+                self.staged.batch.stage(kind, store, id, bytes);
+                len
+            }
+            Payload::File(path, len) => {
+                self.staged.batch.stage_file(kind, store, id, path, len);
+                len
+            }
+        };
         self.staged.ids.insert((kind, id));
         self.staged.counts.add(kind, len);
         if kind == ObjectKind::Commit {
             self.staged.newest_commit = Some(id);
         }
-        Ok(())
     }
 
     /// `needed`, which `by` points at, must be on the backup, staged or skipped.

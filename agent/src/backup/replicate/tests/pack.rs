@@ -213,3 +213,55 @@ fn fix_count(mut f: Vec<Frame>) -> Vec<Frame> {
     f[end] = Frame::End { objects: end as u64 };
     f
 }
+
+#[tokio::test]
+async fn large_blocks_arrive_whole_and_a_damaged_one_is_named() {
+    let mut w = world();
+    let spec = LibrarySpec {
+        // 20% of the files are above 4 KiB: some of these are over 1 MiB.
+        commits: 8,
+        changes_per_commit: 4,
+        block_size: 3 << 20,
+        max_file_size: 7 << 20,
+        ..LibrarySpec::small("Large")
+    };
+    let lib = w.gen.create_library(spec).unwrap();
+    let blocks = w.gen.store().list(ObjectKind::Block, &lib.stores.objects).unwrap();
+    let large = blocks
+        .iter()
+        .find(|b| {
+            let path = w.gen.store().path(ObjectKind::Block, &lib.stores.objects, b);
+            std::fs::metadata(path).unwrap().len() >= 1 << 20
+        })
+        .copied()
+        .expect("a block of 1 MiB or more");
+    let primary = LocalPrimary::new(w.gen.store(), lib.stores);
+    run(&primary, &w.backup, lib.head, false).await.unwrap();
+    assert!(problems(&w.backup, lib.stores, lib.head).is_empty());
+    assert_eq!(
+        w.backup.read(ObjectKind::Block, &lib.stores.objects, &large).unwrap(),
+        w.gen
+            .store()
+            .read(ObjectKind::Block, &lib.stores.objects, &large)
+            .unwrap()
+    );
+    // The same block damaged on the primary: refused by name.
+    let b = world();
+    let path = w.gen.store().path(ObjectKind::Block, &lib.stores.objects, &large);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[12345] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = run(
+        &LocalPrimary::new(w.gen.store(), lib.stores),
+        &b.backup,
+        lib.head,
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ReplicateError::Corrupt { kind: ObjectKind::Block, id, .. } if id == large),
+        "{err}"
+    );
+    assert!(!b.backup.exists(ObjectKind::Block, &lib.stores.objects, &large).unwrap());
+}
