@@ -51,12 +51,7 @@ pub async fn topic_identity(settings: &KafkaSettings) -> Result<TopicIdentity, C
         let metadata = consumer
             .fetch_metadata(Some(&owned.topic), owned.timeout)
             .map_err(|e| e.to_string())?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == owned.topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
+        let partitions = crate::topic::partition_ids(&metadata, &owned.topic);
         let mut high_watermarks = BTreeMap::new();
         for p in partitions {
             let (_, high) = consumer

@@ -100,12 +100,7 @@ pub fn reposition(settings: &KafkaSettings, from: &ReplayFrom) -> Result<Vec<Pos
     let metadata = consumer
         .fetch_metadata(Some(topic), TIMEOUT)
         .map_err(broker("read the metadata"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .unwrap_or_default();
+    let partitions = crate::topic::partition_ids(&metadata, topic);
     if partitions.is_empty() {
         return Err(ReplayError::NoTopic {
             topic: topic.to_owned(),

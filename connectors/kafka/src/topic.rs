@@ -72,11 +72,19 @@ fn metadata_partitions(
             "the cluster reported no brokers",
         ));
     }
-    Ok(metadata
+    let partitions = partition_ids(&metadata, &settings.topic);
+    Ok((!partitions.is_empty()).then_some(partitions.len()))
+}
+
+/// The partitions of `topic` in `metadata`: none when the topic is missing or the broker
+/// reported an error for it.
+pub fn partition_ids(metadata: &rdkafka::metadata::Metadata, topic: &str) -> Vec<i32> {
+    metadata
         .topics()
         .iter()
-        .find(|t| t.name() == settings.topic && t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| t.partitions().len()))
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect()
 }
 
 /// `min.insync.replicas` for a topic seaf-backup creates: with three or more replicas, 2, so an
