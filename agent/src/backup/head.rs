@@ -3,18 +3,15 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use seaf_seafile::library_rows::{self, Catalogue, TableWrite};
 use seaf_seafile::{Commit, DbError, LibraryRows, ObjectId, ObjectKind, RepoId, RepoStores};
 
 use super::error::SyncError;
 use super::library::{Backup, SyncOutcome};
+use super::queue::retry::retry_transaction;
 use super::queue::{Finish, FinishRecord, Lease};
 use super::replicate::{disk, replicate, Progress, SyncOptions, SyncReport};
-
-/// Attempts of the head's transaction when the database reports a deadlock or is busy.
-const HEAD_ATTEMPTS: u32 = 8;
 
 impl Backup {
     /// A library in use on the primary: its objects up to `head`, then its rows and head in one
@@ -126,26 +123,20 @@ impl Backup {
         record: &FinishRecord,
     ) -> Result<(), SyncError> {
         let repo = lease.repo();
-        let mut attempt = 0;
-        loop {
-            let result: Result<(), SyncError> = async {
-                let mut tx = self.db.begin().await?;
-                lease.finish_in(&mut tx, finish, record).await?;
-                if !writes.is_empty() {
-                    tx.write_library(&repo, writes).await?;
-                }
-                Ok(tx.commit().await?)
+        let transaction = || async {
+            let mut tx = self.db.begin().await?;
+            lease.finish_in(&mut tx, finish, record).await?;
+            if !writes.is_empty() {
+                tx.write_library(&repo, writes).await?;
             }
-            .await;
-            match result {
-                Err(SyncError::Db(e)) if attempt + 1 < HEAD_ATTEMPTS && e.is_retryable() => {
-                    attempt += 1;
-                    tracing::debug!(%repo, error = %e, attempt, "retrying the head transaction");
-                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                }
-                other => return other,
-            }
-        }
+            Ok(tx.commit().await?)
+        };
+        retry_transaction(
+            "the head transaction",
+            transaction,
+            |e: &SyncError| matches!(e, SyncError::Db(e) if e.is_retryable()),
+        )
+        .await
     }
 
     /// Whether `ancestor` is in the local history of `head` (both present, by the invariant).

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::retry::retry_transaction;
+
 use seaf_seafile::{Bind, DbError, DbTransaction, ObjectId, RepoId, SeafileDb};
 use tokio::task::JoinHandle;
 
@@ -139,26 +141,21 @@ impl Lease {
         Ok(next)
     }
 
-    /// [`Lease::finish_in`] in a transaction of its own, repeated (up to 8 times) while the
-    /// database reports a deadlock or is busy.
+    /// [`Lease::finish_in`] in a transaction of its own, repeated while the database reports
+    /// a deadlock or is busy ([`retry_transaction`]).
     pub async fn finish(&self, finish: Finish, record: &FinishRecord) -> Result<SyncState, QueueError> {
-        let mut attempt = 0;
-        loop {
-            let result = async {
-                let mut tx = self.db.begin().await?;
-                let state = self.finish_in(&mut tx, finish, record).await?;
-                tx.commit().await?;
-                Ok(state)
-            }
-            .await;
-            match result {
-                Err(QueueError::Db(e)) if attempt < 7 && e.is_retryable() => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-                }
-                other => return other,
-            }
-        }
+        let transaction = || async {
+            let mut tx = self.db.begin().await?;
+            let state = self.finish_in(&mut tx, finish, record).await?;
+            tx.commit().await?;
+            Ok(state)
+        };
+        retry_transaction(
+            "finishing a lease",
+            transaction,
+            |e: &QueueError| matches!(e, QueueError::Db(e) if e.is_retryable()),
+        )
+        .await
     }
 
     async fn lock_row(&self, tx: &mut DbTransaction) -> Result<LockedRow, QueueError> {

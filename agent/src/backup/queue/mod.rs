@@ -8,6 +8,7 @@
 
 pub mod lease;
 pub mod reaper;
+pub mod retry;
 pub mod state;
 mod wanted;
 
