@@ -6,6 +6,7 @@
 //! - [`protocol`]: the primary ↔ backup HTTP API contract (paths, bodies, batch framing).
 //! - [`telemetry`]: `/metrics` and `/healthz`.
 //! - [`internal_events`]: every logged or measured happening, and the catalogue of metrics.
+//! - [`restore`]: reading one library's history and trees from a store, without Seafile.
 //! - [`commands`]: one module per subcommand that is not a role (`verify`).
 //! - [`pack`]: the pack exchange (one request per sync: negotiation, tree walk, wire format).
 //! - [`log_limit`]: one log line per period for happenings that repeat many times a second.
@@ -19,5 +20,6 @@ pub mod log_limit;
 pub mod pack;
 pub mod primary;
 pub mod protocol;
+pub mod restore;
 pub mod shutdown;
 pub mod telemetry;

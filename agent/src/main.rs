@@ -31,6 +31,31 @@ SEAF_BACKUP_KAFKA_BROKERS); SEAF_BACKUP_LOG sets the log filter (default: info).
 Exit codes: 0 success, 1 verify found problems, 2 the command could not run.
 `seaf-backup help COMMAND` describes each command.";
 
+/// Where a reading command looks: a configuration file, or a data directory and database.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Configuration file; its [backup] section (or [primary] when there is none) names the
+    /// data directory and database.
+    #[arg(short, long, value_name = "FILE", required_unless_present_all = ["data_dir", "database_url"])]
+    config: Option<PathBuf>,
+    /// The seafile-data directory (holding storage/), instead of a configuration file.
+    #[arg(long, value_name = "DIR", requires = "database_url", conflicts_with = "config")]
+    data_dir: Option<PathBuf>,
+    /// The seafile database URL: mysql://…, postgres://… or sqlite:///path/seafile.db.
+    #[arg(long, value_name = "URL", requires = "data_dir", conflicts_with = "config")]
+    database_url: Option<String>,
+}
+
+impl StoreArgs {
+    fn source(self) -> seaf_backup::restore::Source {
+        seaf_backup::restore::Source {
+            config: self.config,
+            data_dir: self.data_dir,
+            database_url: self.database_url,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the primary role beside a Seafile server: publish every library update to Kafka and
@@ -113,6 +138,45 @@ enum Command {
         #[arg(long, value_name = "RFC3339")]
         from_time: Option<String>,
     },
+    /// List a library's commits, newest first (time, author, description, id; merges marked),
+    /// from the backup alone. Works on a library in the trash too.
+    #[command(
+        after_help = "Examples:\n  seaf-backup history -c /etc/seaf-backup/backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c\n  \
+        seaf-backup history -c backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c --limit 20 --json"
+    )]
+    History {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The library's id.
+        library: String,
+        /// At most this many commits.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a folder (or one file) of a library as of a commit or a time: names, sizes, mtimes,
+    /// ids. From the backup alone.
+    #[command(
+        after_help = "Examples:\n  seaf-backup ls -c backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c /docs\n  \
+        seaf-backup ls -c backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c / --at 2026-11-30T12:00:00Z\n  \
+        seaf-backup ls -c backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c / --at 4f1a2b3c"
+    )]
+    Ls {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The library's id.
+        library: String,
+        /// A folder or file in the library.
+        #[arg(default_value = "/")]
+        path: String,
+        /// A commit (id or a prefix of at least 6 digits) or an RFC 3339 time: the newest commit
+        /// at or before it. Default: the head.
+        #[arg(long, value_name = "COMMIT|RFC3339")]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check that every library head in a seafile database has its complete, id-verified history
     /// on disk. Exits 1 and prints one line per missing or corrupt object when not.
     #[command(after_help = "Examples:\n  seaf-backup verify -c /etc/seaf-backup/backup.toml\n  \
@@ -186,6 +250,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::replay::run(&config, from).await
         }
+        Command::History {
+            store,
+            library,
+            limit,
+            json,
+        } => commands::history::command(store.source(), &library, limit, json).await,
+        Command::Ls {
+            store,
+            library,
+            path,
+            at,
+            json,
+        } => commands::ls::command(store.source(), &library, &path, at.as_deref(), json).await,
         Command::Verify {
             config,
             data_dir,
