@@ -177,6 +177,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a folder or file of a library, as of a commit or a time, as plain files (sizes and
+    /// mtimes as in Seafile), checking every block against its id. Refuses to overwrite.
+    #[command(after_help = "Examples:\n  \
+        seaf-backup export -c backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c --to /tmp/restore\n  \
+        seaf-backup export -c backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c /docs/report.odt \\\n      \
+        --at 2026-11-30T12:00:00Z --to /tmp/restore\n\n\
+        A folder's contents go into --to (created if missing); a file goes into --to when it is a\n\
+        folder, else to that path. Encrypted libraries are refused.")]
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The library's id.
+        library: String,
+        /// A folder or file in the library.
+        #[arg(default_value = "/")]
+        path: String,
+        /// A commit (id or a prefix of at least 6 digits) or an RFC 3339 time. Default: the head.
+        #[arg(long, value_name = "COMMIT|RFC3339")]
+        at: Option<String>,
+        /// Where to write.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Replace files that exist at the destination.
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// Check that every library head in a seafile database has its complete, id-verified history
     /// on disk. Exits 1 and prints one line per missing or corrupt object when not.
     #[command(after_help = "Examples:\n  seaf-backup verify -c /etc/seaf-backup/backup.toml\n  \
@@ -263,6 +289,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             at,
             json,
         } => commands::ls::command(store.source(), &library, &path, at.as_deref(), json).await,
+        Command::Export {
+            store,
+            library,
+            path,
+            at,
+            to,
+            overwrite,
+        } => {
+            let request = commands::export::Request {
+                library,
+                path,
+                at,
+                to,
+                overwrite,
+            };
+            commands::export::command(store.source(), request).await
+        }
         Command::Verify {
             config,
             data_dir,

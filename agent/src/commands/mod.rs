@@ -1,6 +1,7 @@
 //! One module per subcommand that is not a role: each `run` loads what it needs and returns the
 //! process's exit code.
 
+pub mod export;
 pub mod history;
 pub mod ls;
 pub mod replay;

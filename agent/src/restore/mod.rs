@@ -1,7 +1,9 @@
 //! Reading one library out of a Seafile data directory and database — the backup's or any
 //! other — without a Seafile server: its history ([`history`]) and its tree as of any commit
-//! or time ([`tree`]). What users lose is one file or folder; this gets it back.
+//! or time ([`tree`]), and a folder or file of it written out as plain files ([`export`]).
+//! What users lose is one file or folder; this gets it back.
 
+pub mod export;
 pub mod history;
 pub mod tree;
 
@@ -76,6 +78,8 @@ pub async fn open(source: Source, repo: &str) -> anyhow::Result<Library> {
 mod tests {
     use seaf_testgen::{Generator, LibrarySpec};
 
+    use seaf_seafile::ObjectKind;
+
     use super::history::history;
     use super::tree::{lookup, resolve, At, Found};
     use super::*;
@@ -113,7 +117,10 @@ mod tests {
         let old_files = lib.files.clone();
         gen.update_library(&mut lib, 3).unwrap();
         let l = library(&gen, &lib);
-        for (at, files) in [(At::Head, &lib.files), (At::Commit(old.head.to_hex()[..8].into()), &old_files)] {
+        for (at, files) in [
+            (At::Head, &lib.files),
+            (At::Commit(old.head.to_hex()[..8].into()), &old_files),
+        ] {
             let commit = resolve(&l, &at).unwrap();
             for (path, want) in files {
                 let Found::File(item) = lookup(&l, commit.root, path).unwrap() else {
@@ -134,8 +141,65 @@ mod tests {
         }
         let first = history(&l, None).unwrap().pop().unwrap();
         assert_eq!(resolve(&l, &At::Time(first.ctime)).unwrap().id, first.id);
-        assert!(resolve(&l, &At::Time(first.ctime - 1)).is_err(), "before the first commit");
+        assert!(
+            resolve(&l, &At::Time(first.ctime - 1)).is_err(),
+            "before the first commit"
+        );
         assert!(lookup(&l, first.root, "/no/such/file").is_err());
+    }
+
+    fn sha1_of(path: &std::path::Path) -> ObjectId {
+        ObjectId::hash_of(&std::fs::read(path).unwrap())
+    }
+
+    #[test]
+    fn export_writes_what_seafile_would_serve_at_head_and_as_of_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gen = Generator::new(dir.path(), 5);
+        let mut lib = gen.create_library(LibrarySpec::rich("Export")).unwrap();
+        let old_head = lib.head;
+        let old_files = lib.files.clone();
+        gen.update_library(&mut lib, 6).unwrap();
+        let l = library(&gen, &lib);
+        let quiet = |_: u64| {};
+        for (at, files) in [(At::Head, &lib.files), (At::Commit(old_head.to_hex()), &old_files)] {
+            let out = tempfile::tempdir().unwrap();
+            let commit = resolve(&l, &at).unwrap();
+            let found = lookup(&l, commit.root, "/").unwrap();
+            let done = export::export(&l, &found, "", out.path(), export::Options::default(), &quiet).unwrap();
+            assert_eq!(done.files as usize, files.len());
+            for (path, want) in files {
+                let got = out.path().join(path.trim_start_matches('/'));
+                assert_eq!(std::fs::metadata(&got).unwrap().len(), want.size, "{path}");
+                assert_eq!(sha1_of(&got), want.sha1, "{path} at {at:?}");
+            }
+            // Again: refused, unless asked.
+            let again = export::export(&l, &found, "", out.path(), export::Options::default(), &quiet);
+            assert!(again.unwrap_err().to_string().contains("--overwrite"));
+            let options = export::Options { overwrite: true };
+            export::export(&l, &found, "", out.path(), options, &quiet).unwrap();
+        }
+        // One file, into a folder.
+        let (path, want) = lib.files.iter().find(|(_, f)| f.size > 0).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let found = lookup(&l, resolve(&l, &At::Head).unwrap().root, path).unwrap();
+        let name = path.rsplit('/').next().unwrap();
+        export::export(&l, &found, name, out.path(), export::Options::default(), &quiet).unwrap();
+        assert_eq!(sha1_of(&out.path().join(name)), want.sha1);
+    }
+
+    #[test]
+    fn export_refuses_a_damaged_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gen = Generator::new(dir.path(), 6);
+        let lib = gen.create_library(LibrarySpec::small("Rot")).unwrap();
+        let l = library(&gen, &lib);
+        let block = gen.store().list(ObjectKind::Block, &lib.stores.objects).unwrap()[0];
+        std::fs::write(gen.store().path(ObjectKind::Block, &lib.stores.objects, &block), b"rot").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let found = lookup(&l, resolve(&l, &At::Head).unwrap().root, "/").unwrap();
+        let err = export::export(&l, &found, "", out.path(), export::Options::default(), &|_| {}).unwrap_err();
+        assert!(err.to_string().contains("corrupt"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,116 @@
+//! `history`, `ls` and `export` as an administrator runs them, on the data a real Seafile
+//! server wrote: every library exported at head equals what was uploaded, byte for byte.
+
+use std::collections::BTreeMap;
+
+use seaf_seafile::ObjectId;
+use support::{run_cli, Fixture};
+
+const DOCUMENTS: &str = "300ca0c9-310b-4344-8289-441bcd1e031c";
+const ENCRYPTED: &str = "93db6fa3-9640-4451-b106-e53ed56de966";
+
+fn store_args(fx: &Fixture) -> Vec<String> {
+    vec![
+        "--data-dir".into(),
+        fx.data_dir().to_string_lossy().into_owned(),
+        "--database-url".into(),
+        fx.database_url(),
+    ]
+}
+
+fn cli(command: &str, fx: &Fixture, rest: &[&str]) -> (i32, String, String) {
+    let mut args: Vec<String> = vec![command.into()];
+    args.extend(store_args(fx));
+    args.extend(rest.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_cli(&args)
+}
+
+/// Every file under `root` by its path in the library, with its bytes' sha1 and size.
+fn files_under(root: &std::path::Path) -> BTreeMap<String, (String, u64)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                let rel = format!("/{}", path.strip_prefix(root).unwrap().to_string_lossy());
+                out.insert(rel, (ObjectId::hash_of(&bytes).to_hex(), bytes.len() as u64));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_library_exported_at_head_is_what_was_uploaded() {
+    let Some(fx) = Fixture::unpack() else { return };
+    let expected = fx.expected();
+    let mut checked = 0;
+    for (repo, files) in expected["expected"].as_object().unwrap() {
+        let out = tempfile::tempdir().unwrap();
+        let to = out.path().join("restore");
+        let (code, stdout, stderr) = cli("export", &fx, &[repo, "--to", to.to_str().unwrap()]);
+        if repo == ENCRYPTED {
+            assert_eq!(code, 2, "{stdout}{stderr}");
+            assert!(stderr.contains("encrypted"), "{stderr}");
+            continue;
+        }
+        assert_eq!(code, 0, "{repo}: {stdout}{stderr}");
+        assert!(stdout.contains("every block verified"), "{stdout}");
+        let got = files_under(&to);
+        let want: BTreeMap<String, (String, u64)> = files
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(p, s)| {
+                (
+                    p.clone(),
+                    (s["sha1"].as_str().unwrap().to_string(), s["size"].as_u64().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{repo}");
+        checked += want.len();
+        let (code, _, stderr) = cli("export", &fx, &[repo, "--to", to.to_str().unwrap()]);
+        assert_eq!(code, 2, "a second export into the same folder is refused");
+        assert!(stderr.contains("--overwrite"), "{stderr}");
+    }
+    assert_eq!(checked, 11);
+}
+
+#[test]
+fn history_marks_the_merge_and_ls_lists_the_head() {
+    let Some(fx) = Fixture::unpack() else { return };
+    let merge = fx.expected()["merge_head"].as_str().unwrap().to_string();
+    let (code, out, err) = cli("history", &fx, &[DOCUMENTS, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(entries.len(), 18);
+    let merge_entry = entries.iter().find(|e| e["id"] == merge).expect("the merge is listed");
+    assert_eq!(merge_entry["parents"].as_array().unwrap().len(), 2);
+    let (code, out, _) = cli("history", &fx, &[DOCUMENTS, "--limit", "3"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(!out.contains("[merge]") || out.contains(&merge[..8]), "{out}");
+    let (code, out, err) = cli("ls", &fx, &[DOCUMENTS, "/", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let listing: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = listing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    let expected = fx.expected();
+    for path in expected["expected"][DOCUMENTS].as_object().unwrap().keys() {
+        let top = path.trim_start_matches('/').split('/').next().unwrap();
+        assert!(names.contains(&top), "{top} not in {names:?}");
+    }
+    let (code, _, err) = cli("ls", &fx, &[DOCUMENTS, "/", "--at", "1971-01-01T00:00:00Z"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no commit that old"), "{err}");
+}
