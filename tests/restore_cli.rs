@@ -114,3 +114,23 @@ fn history_marks_the_merge_and_ls_lists_the_head() {
     assert_eq!(code, 2);
     assert!(err.contains("no commit that old"), "{err}");
 }
+
+#[test]
+fn the_restore_one_file_runbook_works_as_written() {
+    let Some(fx) = Fixture::unpack() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let to = out.path().join("restore");
+    let store = store_args(&fx).join(" ");
+    support::runbook::run_block(
+        "restore-one-file",
+        &[
+            ("-c /etc/seaf-backup/backup.toml", store),
+            ("seaf-backup ", format!("{} ", support::seaf_backup_bin().display())),
+            ("2026-11-30T12:00:00Z", "2100-01-01T00:00:00Z".into()),
+            ("/tmp/restore", to.to_string_lossy().into_owned()),
+        ],
+        out.path(),
+    );
+    let want = fx.expected()["expected"][DOCUMENTS].as_object().unwrap().len();
+    assert_eq!(files_under(&to).len(), want);
+}

@@ -19,9 +19,10 @@ use seaf_testgen::{GeneratedLibrary, LibrarySpec};
 use support::agent::wait_until;
 use support::broker::Broker;
 use support::db::{move_to_trash, TestDb};
+use support::runbook::run_block;
 use support::seafile13::{self, both_sides};
 use support::site::{generated_primary_with, Site};
-use support::{missing, repo_root, run_cli};
+use support::{missing, run_cli};
 
 // ---- Seafile's SQL, copied from haiwen/seafile-server (master of 2026-08-08, 746546ad) ----
 
@@ -101,48 +102,6 @@ const OWNERS: [&str; 2] = ["alice@example.com", "bob@example.com"];
 const GROUP: &str = "7";
 
 // ---- the document's blocks ----
-
-/// The shell block of docs/operations.md whose first line is `# runbook: {name}`, unindented.
-fn runbook_block(name: &str) -> String {
-    let doc = std::fs::read_to_string(repo_root().join("docs/operations.md")).unwrap();
-    let marker = format!("# runbook: {name}");
-    let lines: Vec<&str> = doc.lines().collect();
-    let at = lines
-        .iter()
-        .position(|l| l.trim() == marker)
-        .unwrap_or_else(|| panic!("docs/operations.md has no block marked {marker:?}"));
-    assert_eq!(lines[at - 1].trim(), "```sh", "{marker:?} opens a sh block");
-    let indent = lines[at].len() - lines[at].trim_start().len();
-    let body: Vec<&str> = lines[at..]
-        .iter()
-        .take_while(|l| l.trim() != "```")
-        .map(|l| l.get(indent..).unwrap_or(l.trim_start()))
-        .collect();
-    assert!(at + body.len() < lines.len(), "{marker:?}: block not closed");
-    body.join("\n") + "\n"
-}
-
-/// Runs the block `name` with `sh`, each `(placeholder, value)` replaced in order.
-fn run_block(name: &str, substitutions: &[(&str, String)], cwd: &Path) {
-    let mut script = runbook_block(name);
-    for (from, to) in substitutions {
-        assert!(script.contains(from), "block {name} has no {from:?}");
-        script = script.replace(from, to);
-    }
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(cwd)
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "block {name} failed ({}):\n{script}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The `STAMP` of the one dump set in `dir`.
 fn dump_stamp(dir: &Path) -> String {

@@ -15,6 +15,7 @@ pub mod e2e;
 pub mod fake_primary;
 pub mod proxy;
 pub mod registry;
+pub mod runbook;
 pub mod seafile13;
 pub mod site;
 
