@@ -770,9 +770,16 @@ fn cli_flags() -> BTreeMap<String, BTreeSet<String>> {
             .filter(|(f, _)| indent == 8 && t.ends_with(',') && f.bytes().all(|c| c.is_ascii_lowercase() || c == b'_'))
         {
             let flags = commands.get_mut(current.as_ref().expect("a variant")).unwrap();
-            flags.insert(format!("--{}", field.replace('_', "-")));
-            if field == "config" {
-                flags.insert("-c".into());
+            // `store: StoreArgs` is flattened: -c FILE, or --data-dir and --database-url.
+            let fields: &[&str] = match field {
+                "store" => &["config", "data_dir", "database_url"],
+                f => &[f][..],
+            };
+            for field in fields {
+                flags.insert(format!("--{}", field.replace('_', "-")));
+                if *field == "config" {
+                    flags.insert("-c".into());
+                }
             }
         }
     }
