@@ -17,11 +17,14 @@
 //!   the transaction that moves its head;
 //! - [`replicate`]: the objects of the closure, in closure order, every id verified, through
 //!   [`replicate::Remote`] ([`client`] over HTTP);
+//! - [`durable`]: group commit: every sync's objects written by one committer thread, many
+//!   syncs sharing each durability barrier, and recovery after a crash or power loss;
 //! - [`scan`]: the periodic full comparison with the primary;
 //! - [`error`]: what each failure means for the library (wait, retry, fail).
 
 pub mod client;
 pub mod consumer;
+pub mod durable;
 pub mod error;
 mod head;
 pub mod library;
