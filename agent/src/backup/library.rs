@@ -14,6 +14,7 @@ use seaf_seafile::library_rows::Catalogue;
 use seaf_seafile::{LibraryState, ObjectId, ObjectStore, RepoId, SeafileDb};
 
 use super::client::PrimaryClient;
+use super::durable::GroupCommit;
 use super::error::{Disposition, SyncError};
 use super::queue::{reaper, Finish, FinishRecord, Lease, Queue};
 use super::replicate::{Progress, SyncOptions, SyncReport};
@@ -45,6 +46,9 @@ pub struct Backup {
     pub db: SeafileDb,
     pub queue: Queue,
     pub store: ObjectStore,
+    /// Every object write goes through it, so concurrent syncs share durability barriers;
+    /// stopped (after the workers) by the role's stop path.
+    pub commit: GroupCommit,
     pub primary: PrimaryClient,
     /// This process's name in leases.
     pub owner: String,
@@ -57,7 +61,8 @@ impl Backup {
     /// Lays out the backup's data directory as a Seafile server expects it (`storage/`,
     /// `tmpfiles/`, `httptemp/`), makes the backup database a complete Seafile database (every
     /// table of Seafile's `seafile.sql`, missing columns added) with seaf-backup's queue table,
-    /// and prepares the primary client.
+    /// recovers the store from a crash or power loss and starts its committer
+    /// ([`GroupCommit::open`]), and prepares the primary client.
     pub async fn open(config: &Config) -> anyhow::Result<Backup> {
         let b = config.backup()?;
         let primary_url = b.primary_url.as_deref().with_context(|| {
@@ -70,6 +75,12 @@ impl Backup {
         store
             .prepare_data_dir()
             .with_context(|| format!("{}: [backup] seafile_data_dir", config.source))?;
+        let commit = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || GroupCommit::open(store))
+                .await?
+                .with_context(|| format!("{}: recovering [backup] seafile_data_dir", config.source))?
+        };
         let db = SeafileDb::connect_with(&b.database_url, (b.workers as u32 + 4).max(4))
             .await
             .with_context(|| format!("{}: [backup] database_url", config.source))?;
@@ -90,10 +101,18 @@ impl Backup {
             db,
             queue,
             store,
+            commit,
             primary: PrimaryClient::new(primary_url, config.sync_token()?, b.primary_ca.as_deref())?,
             owner: reaper::owner_name(),
             catalogue: Arc::default(),
         })
+    }
+
+    /// Stops the committer once the batches handed to it are durable (call it after the
+    /// syncs have ended).
+    pub async fn stop_commits(&self) {
+        let commit = self.commit.clone();
+        let _ = tokio::task::spawn_blocking(move || commit.stop()).await;
     }
 
     /// Hands back the leases of earlier backup processes on this host that are gone.

@@ -97,6 +97,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     {
         tracing::warn!(timeout = ?STOP_TIMEOUT, "some tasks did not stop in time; stopping anyway");
     }
+    // The syncs are over: what they handed to the committer becomes durable, then it ends.
+    backup.stop_commits().await;
     // Hand unfinished libraries back at once instead of leaving them to lease expiry. Objects
     // already written stay: they are whole, and the next sync starts above them.
     let released = backup.queue.release_owner(&backup.owner).await?;

@@ -28,13 +28,22 @@ pub async fn missing(
     .await
 }
 
-/// Writes `objects` of `kind` into `store_id` as one durable batch.
+/// Writes `objects` of `kind` into `store_id` as one durable batch: through the backup's
+/// group commit when this process has one open for `store` (sharing barriers with the other
+/// syncs), else (tests on a bare store) with the store's own barriers.
 pub async fn write_batch(
     store: &ObjectStore,
     kind: ObjectKind,
     store_id: RepoId,
     objects: Vec<(ObjectId, Vec<u8>)>,
 ) -> Result<(), StoreError> {
+    if let Some(commit) = crate::backup::durable::GroupCommit::serving(store) {
+        let mut batch = commit.batch();
+        for (id, data) in objects {
+            batch.stage(kind, store_id, id, data);
+        }
+        return batch.commit().await;
+    }
     let store = store.clone();
     blocking(move || {
         let batch: Vec<NewObject> = objects
