@@ -13,6 +13,9 @@ use super::library::{Backup, SyncOutcome};
 use super::queue::{Finish, FinishRecord, Lease};
 use super::replicate::{disk, replicate, Progress, SyncOptions, SyncReport};
 
+/// The crash point just before the head's transaction commits (docs/reliability.md).
+pub const HEAD_CRASH_POINT: &str = "head.before_commit";
+
 /// Attempts of the head's transaction when the database reports a deadlock or is busy.
 const HEAD_ATTEMPTS: u32 = 8;
 
@@ -132,6 +135,8 @@ impl Backup {
                 if !writes.is_empty() {
                     tx.write_library(&repo, writes).await?;
                 }
+                // A crash here (`FAILPOINTS=head.before_commit=return`) rolls the head back.
+                fail::fail_point!(HEAD_CRASH_POINT, |_| std::process::abort());
                 Ok(tx.commit().await?)
             }
             .await;

@@ -43,6 +43,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{Disposition, SyncError};
+pub use head::HEAD_CRASH_POINT;
 pub use library::{Backup, SyncOutcome};
 use queue::{Queue, SyncState};
 
