@@ -40,6 +40,10 @@ impl Staged {
 /// Objects of one sync, staged in the order they must become visible (closure order:
 /// everything an object references comes before it or is already in the store).
 ///
+/// One batch holds one library's objects (its commits under its id, its fs objects and blocks
+/// under its objects store): recovery finds a commit's root under the store the batch staged
+/// it in, since a virtual library's commit does not name its origin's store.
+///
 /// Staging costs no I/O; [`Batch::commit`] makes them all visible and durable, sharing one
 /// barrier with every other batch committed at the same time. Dropping a batch uncommitted
 /// removes its staging files.
