@@ -241,6 +241,9 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // `FAILPOINTS=<name>=return;…` arms the crash points for the fault tests
+    // (docs/reliability.md); without it none is. Armed for the whole process, so never released.
+    std::mem::forget(fail::FailScenario::setup());
     match run(Cli::parse()).await {
         Ok(code) => code,
         Err(e) => {

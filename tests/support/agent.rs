@@ -61,6 +61,8 @@ pub struct Agent {
     role: String,
     config: PathBuf,
     log: PathBuf,
+    /// Extra environment of the process (`FAILPOINTS`, for the crash-point tests).
+    env: Vec<(String, String)>,
     pub metrics_addr: String,
 }
 
@@ -81,15 +83,24 @@ impl Agent {
             role: role.to_string(),
             config,
             log: dir.join(format!("{role}.log")),
+            env: Vec::new(),
             metrics_addr: metrics_addr.to_string(),
         };
         agent.spawn();
         agent
     }
 
-    /// Starts the process (again, after [`Agent::stop`] or [`Agent::kill`]) and waits for its
-    /// `/healthz`.
-    pub fn spawn(&mut self) {
+    /// Sets (`Some`) or removes (`None`) a variable of the process's environment, from its
+    /// next start on.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.env.push((key.to_string(), v.to_string()));
+        }
+    }
+
+    /// Starts the process without waiting for anything (one that may exit at once).
+    pub fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -98,12 +109,36 @@ impl Agent {
         let child = Command::new(&self.bin.path)
             .args([self.role.as_str(), "-c", self.config.to_str().expect("utf-8 path")])
             .env("SEAF_BACKUP_LOG", self.bin.log_filter)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.path.display()));
         self.child = Some(child);
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself: its status, or `None` when it
+    /// still runs (it is left running).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Some(status) = child.try_wait().ok().flatten() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the process (again, after [`Agent::stop`] or [`Agent::kill`]) and waits for its
+    /// `/healthz`.
+    pub fn spawn(&mut self) {
+        self.launch();
         // A process that exits (a bad configuration, a port in use) fails at once, not after
         // the whole timeout.
         let timeout = Duration::from_secs(60);

@@ -13,6 +13,9 @@ use super::queue::retry::retry_transaction;
 use super::queue::{Finish, FinishRecord, Lease};
 use super::replicate::{disk, replicate, Progress, SyncOptions, SyncReport};
 
+/// The crash point just before the head's transaction commits (docs/reliability.md).
+pub const HEAD_CRASH_POINT: &str = "head.before_commit";
+
 impl Backup {
     /// A library in use on the primary: its objects up to `head`, then its rows and head in one
     /// transaction. Rows are rewritten also when only they changed (a size, a type).
@@ -129,6 +132,8 @@ impl Backup {
             if !writes.is_empty() {
                 tx.write_library(&repo, writes).await?;
             }
+            // A crash here (`FAILPOINTS=head.before_commit=return`) rolls the head back.
+            fail::fail_point!(HEAD_CRASH_POINT, |_| std::process::abort());
             Ok(tx.commit().await?)
         };
         retry_transaction(

@@ -46,7 +46,8 @@ pub struct Backup {
     pub db: SeafileDb,
     pub queue: Queue,
     pub store: ObjectStore,
-    /// Makes the objects of every sync durable, many syncs to a barrier.
+    /// Every object write goes through it, so concurrent syncs share durability barriers;
+    /// stopped (after the workers) by the role's stop path.
     pub commit: GroupCommit,
     pub primary: PrimaryClient,
     /// This process's name in leases.
@@ -60,7 +61,8 @@ impl Backup {
     /// Lays out the backup's data directory as a Seafile server expects it (`storage/`,
     /// `tmpfiles/`, `httptemp/`), makes the backup database a complete Seafile database (every
     /// table of Seafile's `seafile.sql`, missing columns added) with seaf-backup's queue table,
-    /// and prepares the primary client.
+    /// recovers the store from a crash or power loss and starts its committer
+    /// ([`GroupCommit::open`]), and prepares the primary client.
     pub async fn open(config: &Config) -> anyhow::Result<Backup> {
         let b = config.backup()?;
         let primary_url = b.primary_url.as_deref().with_context(|| {
@@ -73,6 +75,12 @@ impl Backup {
         store
             .prepare_data_dir()
             .with_context(|| format!("{}: [backup] seafile_data_dir", config.source))?;
+        let commit = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || GroupCommit::open(store))
+                .await?
+                .with_context(|| format!("{}: recovering [backup] seafile_data_dir", config.source))?
+        };
         let db = SeafileDb::connect_with(&b.database_url, (b.workers as u32 + 4).max(4))
             .await
             .with_context(|| format!("{}: [backup] database_url", config.source))?;
@@ -89,8 +97,6 @@ impl Backup {
         }
         let queue = Queue::new(db.clone());
         queue.create_table().await?;
-        let commit = GroupCommit::open(store.clone())
-            .with_context(|| format!("{}: [backup] seafile_data_dir", config.source))?;
         Ok(Backup {
             db,
             queue,
@@ -108,6 +114,13 @@ impl Backup {
             store: &self.store,
             commit: &self.commit,
         }
+    }
+
+    /// Stops the committer once the batches handed to it are durable (call it after the
+    /// syncs have ended).
+    pub async fn stop_commits(&self) {
+        let commit = self.commit.clone();
+        let _ = tokio::task::spawn_blocking(move || commit.stop()).await;
     }
 
     /// Hands back the leases of earlier backup processes on this host that are gone.

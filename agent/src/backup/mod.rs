@@ -17,6 +17,8 @@
 //!   the transaction that moves its head;
 //! - [`replicate`]: the objects of the closure, in closure order, every id verified, through
 //!   [`replicate::Remote`] ([`client`] over HTTP);
+//! - [`durable`]: group commit: every sync's objects written by one committer thread, many
+//!   syncs sharing each durability barrier, and recovery after a crash or power loss;
 //! - [`scan`]: the periodic full comparison with the primary;
 //! - [`error`]: what each failure means for the library (wait, retry, fail).
 
@@ -41,6 +43,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{Disposition, SyncError};
+pub use head::HEAD_CRASH_POINT;
 pub use library::{Backup, SyncOutcome};
 use queue::{Queue, SyncState};
 
@@ -95,6 +98,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     {
         tracing::warn!(timeout = ?STOP_TIMEOUT, "some tasks did not stop in time; stopping anyway");
     }
+    // The syncs are over: what they handed to the committer becomes durable, then it ends.
+    backup.stop_commits().await;
     // Hand unfinished libraries back at once instead of leaving them to lease expiry. Objects
     // already written stay: they are whole, and the next sync starts above them.
     let released = backup.queue.release_owner(&backup.owner).await?;

@@ -8,7 +8,9 @@ use crate::config::Config;
 
 pub async fn run(config: &Path) -> anyhow::Result<ExitCode> {
     let backup = Backup::open(&Config::load(config)?).await?;
-    let marked = backup.full_scan().await?;
+    let marked = backup.full_scan().await;
+    backup.stop_commits().await;
+    let marked = marked?;
     println!("{marked} libraries differ from the primary and are queued for the backup");
     Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,7 @@ pub async fn run(config: &Path, repo_id: &str, force: bool) -> anyhow::Result<Ex
     if tty {
         eprintln!();
     }
+    backup.stop_commits().await;
     print_outcome(&repo, outcome?);
     Ok(ExitCode::SUCCESS)
 }

@@ -60,6 +60,10 @@ pub const BACKUP_BYTES_FETCHED: &str = "seaf_backup_bytes_fetched_total";
 pub const BACKUP_BYTES_WRITTEN: &str = "seaf_backup_bytes_written_total";
 pub const BACKUP_REPO_SYNC_SECONDS: &str = "seaf_backup_repo_sync_seconds";
 pub const BACKUP_FULL_SCAN_SECONDS: &str = "seaf_backup_full_scan_seconds";
+pub const BACKUP_GROUP_COMMITS: &str = "seaf_backup_group_commits_total";
+pub const BACKUP_GROUP_COMMIT_BATCHES: &str = "seaf_backup_group_commit_batches_total";
+pub const BACKUP_GROUP_COMMIT_OBJECTS: &str = "seaf_backup_group_commit_objects_total";
+pub const BACKUP_STORE_BARRIER_SECONDS: &str = "seaf_backup_store_barrier_seconds";
 
 const fn def(name: &'static str, kind: MetricKind, labels: &'static [&'static str], help: &'static str) -> MetricDef {
     MetricDef {
@@ -179,6 +183,30 @@ pub const METRICS: &[MetricDef] = &[
         "One library's sync, event to consistent (the RPO).",
     ),
     def(BACKUP_FULL_SCAN_SECONDS, Gauge, &[], "Duration of the last full scan."),
+    def(
+        BACKUP_GROUP_COMMITS,
+        Counter,
+        &[],
+        "Groups the committer made durable (one journal and two barriers each).",
+    ),
+    def(
+        BACKUP_GROUP_COMMIT_BATCHES,
+        Counter,
+        &[],
+        "Batches (one sync's objects each) committed; per group, the syncs that shared its barriers.",
+    ),
+    def(
+        BACKUP_GROUP_COMMIT_OBJECTS,
+        Counter,
+        &["result"],
+        "Objects of committed batches: written, or skipped as already present.",
+    ),
+    def(
+        BACKUP_STORE_BARRIER_SECONDS,
+        Histogram,
+        &[],
+        "One barrier (syncfs) of the backup store.",
+    ),
 ];
 
 /// The catalogue entry of `name`.

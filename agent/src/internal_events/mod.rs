@@ -7,7 +7,8 @@
 //!   names are written.
 //! - [`primary`]: the Branch table poll and publishing; [`api`]: the object API.
 //! - [`consumer`]: what the backup reads from the topic; [`backup`]: the workers' syncs, full
-//!   scans and library states; [`store`]: objects written to the backup's store.
+//!   scans and library states; [`store`]: objects written to the backup's store; [`durable`]:
+//!   group commits of the store, a failed barrier, start-up recovery.
 //!
 //! Happenings that can repeat many times a second (refused requests, broker and publish errors,
 //! undecodable messages, retried syncs) log through a [`SharedLogLimit`]: the first occurrence,
@@ -19,6 +20,7 @@ pub mod api;
 pub mod backup;
 pub mod catalogue;
 pub mod consumer;
+pub mod durable;
 pub mod primary;
 pub mod store;
 

@@ -10,6 +10,7 @@ use seaf_seafile::{ObjectId, ObjectKind, RepoId};
 
 use super::backup::{FullScanDone, ReposInState, SyncFailed, SyncFinished, SyncRetried, Synced};
 use super::consumer::*;
+use super::durable::GroupCommitted;
 use super::primary::*;
 use super::store::{BytesFetched, ObjectsWritten};
 use super::{api::*, InternalEvent, MetricKind, METRICS};
@@ -116,6 +117,15 @@ fn emit_backup_events() {
     }
     .emit();
     BytesFetched { bytes: 25 }.emit();
+    GroupCommitted {
+        batches: 3,
+        written: 10,
+        skipped: 1,
+        bytes: 100,
+        barriers: &[Duration::from_millis(2), Duration::from_millis(3)],
+        took: Duration::from_millis(9),
+    }
+    .emit();
     emit_rate_limited();
 }
 

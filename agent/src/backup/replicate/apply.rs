@@ -3,7 +3,9 @@
 //! everything it points at is already on disk. Blocks are fetched here, in batches of at most
 //! [`BLOCK_BATCH_BYTES`], because they are the bulk of the data.
 
-use seaf_seafile::{ObjectKind, ObjectStore, RepoStores, StoreError};
+use seaf_seafile::{ObjectKind, RepoStores, StoreError};
+
+use crate::backup::durable::GroupCommit;
 
 use crate::internal_events::store::{BytesFetched, ObjectsWritten};
 use crate::internal_events::InternalEvent;
@@ -21,20 +23,20 @@ pub const BLOCK_BATCH_BYTES: usize = 64 << 20;
 /// and durable (or, with `force`, whole but for `report.skipped`).
 pub async fn apply<R: Remote>(
     remote: &R,
-    store: &ObjectStore,
+    commit: &GroupCommit,
     stores: RepoStores,
     plan: Plan,
     options: SyncOptions,
     report: &mut SyncReport,
     progress: Progress<'_>,
 ) -> Result<(), ReplicateError> {
-    write_blocks(remote, store, stores, &plan.blocks, options, report, progress).await?;
+    write_blocks(remote, commit, stores, &plan.blocks, options, report, progress).await?;
     for level in plan.fs_levels {
-        write_level(store, ObjectKind::Fs, stores, level, report).await?;
+        write_level(commit, ObjectKind::Fs, stores, level, report).await?;
     }
     progress("fs", report.fs_objects);
     for level in plan.commit_levels {
-        write_level(store, ObjectKind::Commit, stores, level, report).await?;
+        write_level(commit, ObjectKind::Commit, stores, level, report).await?;
     }
     progress("commits", report.commits);
     Ok(())
@@ -42,7 +44,7 @@ pub async fn apply<R: Remote>(
 
 async fn write_blocks<R: Remote>(
     remote: &R,
-    store: &ObjectStore,
+    commit: &GroupCommit,
     stores: RepoStores,
     blocks: &[Wanted],
     options: SyncOptions,
@@ -56,20 +58,20 @@ async fn write_blocks<R: Remote>(
             pending_bytes += v.bytes.len();
             pending.push((v.id, v.bytes));
             if pending_bytes >= BLOCK_BATCH_BYTES {
-                write_level(store, ObjectKind::Block, stores, std::mem::take(&mut pending), report).await?;
+                write_level(commit, ObjectKind::Block, stores, std::mem::take(&mut pending), report).await?;
                 pending_bytes = 0;
                 progress("blocks", report.blocks);
             }
         }
     }
-    write_level(store, ObjectKind::Block, stores, pending, report).await?;
+    write_level(commit, ObjectKind::Block, stores, pending, report).await?;
     progress("blocks", report.blocks);
     Ok(())
 }
 
 /// One durable batch of objects of one kind.
 async fn write_level(
-    store: &ObjectStore,
+    commit: &GroupCommit,
     kind: ObjectKind,
     stores: RepoStores,
     objects: Level,
@@ -79,7 +81,7 @@ async fn write_level(
         return Ok(());
     }
     let (count, bytes) = (objects.len(), objects.iter().map(|(_, d)| d.len() as u64).sum());
-    disk::write_batch(store, kind, stores.store_for(kind), objects).await?;
+    disk::write_batch(commit, kind, stores.store_for(kind), objects).await?;
     report.wrote(kind, count, bytes);
     BytesFetched { bytes }.emit();
     ObjectsWritten {

@@ -1,7 +1,9 @@
 //! The store's blocking calls (stat, write, fsync/syncfs), run on tokio's blocking pool so a
 //! slow disk stalls one sync, not the runtime's workers and every other sync with them.
 
-use seaf_seafile::{NewObject, ObjectId, ObjectKind, ObjectStore, RepoId, StoreError};
+use seaf_seafile::{ObjectId, ObjectKind, ObjectStore, RepoId, StoreError};
+
+use crate::backup::durable::GroupCommit;
 
 use super::fetch::Wanted;
 
@@ -28,27 +30,19 @@ pub async fn missing(
     .await
 }
 
-/// Writes `objects` of `kind` into `store_id` as one durable batch.
+/// Writes `objects` of `kind` into `store_id` as one durable batch, through the group commit
+/// (sharing barriers with the other syncs).
 pub async fn write_batch(
-    store: &ObjectStore,
+    commit: &GroupCommit,
     kind: ObjectKind,
     store_id: RepoId,
     objects: Vec<(ObjectId, Vec<u8>)>,
 ) -> Result<(), StoreError> {
-    let store = store.clone();
-    blocking(move || {
-        let batch: Vec<NewObject> = objects
-            .iter()
-            .map(|(id, data)| NewObject {
-                kind,
-                store: store_id,
-                id: *id,
-                data,
-            })
-            .collect();
-        store.write_batch(&batch)
-    })
-    .await
+    let mut batch = commit.batch();
+    for (id, data) in objects {
+        batch.stage(kind, store_id, id, data);
+    }
+    batch.commit().await
 }
 
 /// Runs `f` on the blocking pool.

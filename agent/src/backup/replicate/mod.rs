@@ -70,7 +70,7 @@ pub async fn replicate<R: Remote>(
     for attempt in 0.. {
         let asked: Vec<ObjectId> = haves.iter().copied().chain(durable).take(MAX_HAVES).collect();
         let Some(chunks) = remote.pack(head, &asked).await? else {
-            return walk_object_by_object(remote, local.store, stores, head, options, progress).await;
+            return walk_object_by_object(remote, local, stores, head, options, progress).await;
         };
         let before = durable;
         match receive::receive(chunks, &target, &mut report, &mut durable, progress).await {
@@ -87,14 +87,14 @@ pub async fn replicate<R: Remote>(
 /// The walk for primaries older than packs.
 async fn walk_object_by_object<R: Remote>(
     remote: &R,
-    store: &ObjectStore,
+    local: Local<'_>,
     stores: RepoStores,
     head: ObjectId,
     options: SyncOptions,
     progress: Progress<'_>,
 ) -> Result<SyncReport, ReplicateError> {
     let mut report = SyncReport::default();
-    let plan = plan::plan(remote, store, stores, head, options, &mut report, progress).await?;
-    apply::apply(remote, store, stores, plan, options, &mut report, progress).await?;
+    let plan = plan::plan(remote, local.store, stores, head, options, &mut report, progress).await?;
+    apply::apply(remote, local.commit, stores, plan, options, &mut report, progress).await?;
     Ok(report)
 }
