@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use seaf_backup::backup::durable::CRASH_POINTS;
+use seaf_backup::backup::replicate::receive::PACK_CRASH_POINT;
 use seaf_backup::backup::HEAD_CRASH_POINT;
 use seaf_seafile::DbKind;
 use seaf_testgen::LibrarySpec;
@@ -122,7 +123,7 @@ fn backup_aborted_at_every_crash_point_recovers_and_loses_nothing() {
     };
     site.wait_converged(Duration::from_secs(120));
     let mut rng = rand::rngs::StdRng::seed_from_u64(21);
-    let points = CRASH_POINTS.iter().copied().chain([HEAD_CRASH_POINT]);
+    let points = CRASH_POINTS.iter().copied().chain([PACK_CRASH_POINT, HEAD_CRASH_POINT]);
     let failures: Vec<String> = points.flat_map(|p| crash_at(p, &mut g, &mut site, &mut rng)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(site.differing().is_empty(), "no update may be lost");

@@ -31,6 +31,10 @@ use crate::internal_events::store::{BytesFetched, ObjectsWritten};
 use crate::internal_events::InternalEvent;
 use crate::pack::frame::{Decoder, Frame};
 
+/// The crash point after a whole pack arrived, before its last batch is handed over
+/// (docs/reliability.md).
+pub const PACK_CRASH_POINT: &str = "pack.received";
+
 /// A pack as it arrives: its chunks, or why the connection failed.
 pub type Chunks = mpsc::Receiver<Result<Bytes, RemoteError>>;
 
@@ -102,6 +106,8 @@ async fn drive(
                 Step::NeedBytes => break,
                 Step::BatchFull => flush(&mut state, inflight, target, report, durable).await?,
                 Step::Ended => {
+                    // A crash here: earlier batches are durable, the last one never handed over.
+                    fail::fail_point!(PACK_CRASH_POINT, |_| std::process::abort());
                     flush(&mut state, inflight, target, report, durable).await?;
                     if let Some(batch) = inflight.take() {
                         land(batch, report, durable).await?;
