@@ -6,6 +6,7 @@
 //! docs/benchmarks.md explains every figure and what limits it.
 
 mod phases;
+mod site;
 mod util;
 
 use std::path::PathBuf;
@@ -30,10 +31,26 @@ pub enum Db {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Phase {
+    /// Initial full copy vs `cp -a` + `sync`, and the backup's peak RSS meanwhile.
     Copy,
+    /// 1% of the libraries changed: update → consistent vs `rsync -a --ignore-existing`.
+    Incremental,
+    /// Update → backup consistent at a steady rate.
     Latency,
+    /// No-op events through the backup vs a raw consumer.
     Replay,
+    /// Full scan of many libraries in sync, and the backup's peak RSS after it.
     Scan,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Copy,
+        Phase::Incremental,
+        Phase::Latency,
+        Phase::Replay,
+        Phase::Scan,
+    ];
 }
 
 #[derive(Debug, Parser)]
@@ -91,7 +108,7 @@ impl Scale {
                 name: "tiny",
                 libraries: 100,
                 commits: 8,
-                changed: 5,
+                changed: 1,
                 rate: 5.0,
                 latency_secs: 10,
                 events: 20_000,
@@ -152,7 +169,7 @@ fn main() -> anyhow::Result<()> {
         bin.display()
     );
     let phases: Vec<Phase> = if args.only.is_empty() {
-        vec![Phase::Copy, Phase::Latency, Phase::Replay, Phase::Scan]
+        Phase::ALL.to_vec()
     } else {
         args.only.clone()
     };
@@ -162,7 +179,7 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("{}", util::machine());
     println!(
-        "scale `{}`: {} libraries ({} random commits each), {} changed per incremental cycle, latency at {}/s for {} s per poll interval, {} replayed events, full scan of {} libraries; databases: {:?}",
+        "scale `{}`: {} libraries ({} random commits each), {} changed per incremental cycle, latency at {}/s for {} s per poll interval, {} replayed events, full scan of {} libraries; databases: {:?}; phases: {:?}",
         scale.name,
         scale.libraries,
         scale.commits,
@@ -171,7 +188,8 @@ fn main() -> anyhow::Result<()> {
         scale.latency_secs,
         scale.events,
         scale.scan_libraries,
-        args.db
+        args.db,
+        phases
     );
     println!();
     println!("| Figure | seaf-backup | Baseline | Ratio | Target | Met |");
