@@ -5,7 +5,9 @@
 //! Not a test: `cargo test` never runs it. `scripts/bench.sh [--full]` builds and runs it;
 //! docs/benchmarks.md explains every figure and what limits it.
 
+mod link;
 mod phases;
+mod proxy;
 mod site;
 mod util;
 
@@ -39,16 +41,19 @@ pub enum Phase {
     Latency,
     /// No-op events through the backup vs a raw consumer.
     Replay,
+    /// One library's long history from scratch, directly and through 50 ms of RTT.
+    Link,
     /// Full scan of many libraries in sync, and the backup's peak RSS after it.
     Scan,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 5] = [
+    pub const ALL: [Phase; 6] = [
         Phase::Copy,
         Phase::Incremental,
         Phase::Latency,
         Phase::Replay,
+        Phase::Link,
         Phase::Scan,
     ];
 }
@@ -99,6 +104,8 @@ pub struct Scale {
     pub events: usize,
     /// Libraries of the full-scan and memory phase.
     pub scan_libraries: usize,
+    /// Commits of the link phase's one library.
+    pub link_commits: usize,
 }
 
 impl Scale {
@@ -113,6 +120,7 @@ impl Scale {
                 latency_secs: 10,
                 events: 20_000,
                 scan_libraries: 10_000,
+                link_commits: 100,
             },
             ScaleName::Default => Scale {
                 name: "default",
@@ -123,6 +131,7 @@ impl Scale {
                 latency_secs: 30,
                 events: 200_000,
                 scan_libraries: 100_000,
+                link_commits: 1_000,
             },
             ScaleName::Full => Scale {
                 name: "full",
@@ -134,6 +143,7 @@ impl Scale {
                 latency_secs: 60,
                 events: 1_000_000,
                 scan_libraries: 100_000,
+                link_commits: 1_000,
             },
         }
     }
@@ -179,7 +189,7 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("{}", util::machine());
     println!(
-        "scale `{}`: {} libraries ({} random commits each), {} changed per incremental cycle, latency at {}/s for {} s per poll interval, {} replayed events, full scan of {} libraries; databases: {:?}; phases: {:?}",
+        "scale `{}`: {} libraries ({} random commits each), {} changed per incremental cycle, latency at {}/s for {} s per poll interval, {} replayed events, link: 1 library of {} commits, full scan of {} libraries; databases: {:?}; phases: {:?}",
         scale.name,
         scale.libraries,
         scale.commits,
@@ -187,6 +197,7 @@ fn main() -> anyhow::Result<()> {
         scale.rate,
         scale.latency_secs,
         scale.events,
+        scale.link_commits,
         scale.scan_libraries,
         args.db,
         phases

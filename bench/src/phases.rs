@@ -1,6 +1,7 @@
 //! The measurements. One generated primary (Seafile data directory + database) with a running
 //! primary and backup process serves the copy, incremental, latency and replay phases; the
-//! full-scan phase builds its own 100k-library databases.
+//! link phase builds its own primary (`link.rs`), the full-scan
+//! phase its own 100k-library databases.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -92,6 +93,11 @@ pub fn run_all(args: &Args, scale: &Scale, bin: &std::path::Path, phases: &[Phas
         drop(site);
         // The later phases get the disk space back.
         let _ = std::fs::remove_dir_all(dir);
+    }
+    if phases.contains(&Phase::Link) {
+        let started = Instant::now();
+        rows.extend(crate::link::run(&env, scale)?);
+        timed_phase("link", started);
     }
     if phases.contains(&Phase::Scan) {
         let started = Instant::now();

@@ -90,6 +90,34 @@ impl Primary {
     pub fn config(&self, poll: &str) -> String {
         primary_config(&self.dep, &self.data, &self.test_db.url, &self.dir, poll)
     }
+
+    /// `seaf_primary_api_requests_total`, every route and status: the HTTP requests the
+    /// primary's object API answered.
+    pub fn requests(&self) -> f64 {
+        self.agent.metric("seaf_primary_api_requests_total", &[])
+    }
+
+    /// The same counter by route and status (`/repos/{repo}/commits 200` → count).
+    pub fn requests_by_route(&self) -> BTreeMap<String, f64> {
+        let name = "seaf_primary_api_requests_total{";
+        self.agent
+            .metrics()
+            .lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter_map(|l| {
+                let (labels, value) = l.rsplit_once(' ')?;
+                let label = |key: &str| {
+                    let start = labels.find(&format!("{key}=\""))? + key.len() + 2;
+                    let len = labels[start..].find('"')?;
+                    Some(labels[start..start + len].to_string())
+                };
+                let route = label("route").unwrap_or_default();
+                let route = route.strip_prefix("/api/v1").unwrap_or(&route).to_string();
+                let key = format!("{route} {}", label("status").unwrap_or_default());
+                Some((key, value.parse().ok()?))
+            })
+            .collect()
+    }
 }
 
 /// A backup of a [`Primary`], empty until it runs: its own database, data directory, consumer
