@@ -5,6 +5,7 @@
 //! Not a test: `cargo test` never runs it. `scripts/bench.sh [--full]` builds and runs it;
 //! docs/benchmarks.md explains every figure and what limits it.
 
+mod bigfiles;
 mod link;
 mod phases;
 mod proxy;
@@ -43,17 +44,20 @@ pub enum Phase {
     Replay,
     /// One library's long history from scratch, directly and through 50 ms of RTT.
     Link,
+    /// Real-sized files (blocks of 1–8 MiB): initial copy vs `cp -a` + `sync`.
+    Bigfiles,
     /// Full scan of many libraries in sync, and the backup's peak RSS after it.
     Scan,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 6] = [
+    pub const ALL: [Phase; 7] = [
         Phase::Copy,
         Phase::Incremental,
         Phase::Latency,
         Phase::Replay,
         Phase::Link,
+        Phase::Bigfiles,
         Phase::Scan,
     ];
 }
@@ -106,6 +110,9 @@ pub struct Scale {
     pub scan_libraries: usize,
     /// Commits of the link phase's one library.
     pub link_commits: usize,
+    /// Libraries and bytes (of blocks) of the bigfiles phase.
+    pub big_libraries: usize,
+    pub big_bytes: u64,
 }
 
 impl Scale {
@@ -121,6 +128,8 @@ impl Scale {
                 events: 20_000,
                 scan_libraries: 10_000,
                 link_commits: 100,
+                big_libraries: 2,
+                big_bytes: 128 << 20,
             },
             ScaleName::Default => Scale {
                 name: "default",
@@ -132,6 +141,8 @@ impl Scale {
                 events: 200_000,
                 scan_libraries: 100_000,
                 link_commits: 1_000,
+                big_libraries: 4,
+                big_bytes: 1 << 30,
             },
             ScaleName::Full => Scale {
                 name: "full",
@@ -144,6 +155,8 @@ impl Scale {
                 events: 1_000_000,
                 scan_libraries: 100_000,
                 link_commits: 1_000,
+                big_libraries: 8,
+                big_bytes: 4 << 30,
             },
         }
     }
@@ -189,7 +202,7 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("{}", util::machine());
     println!(
-        "scale `{}`: {} libraries ({} random commits each), {} changed per incremental cycle, latency at {}/s for {} s per poll interval, {} replayed events, link: 1 library of {} commits, full scan of {} libraries; databases: {:?}; phases: {:?}",
+        "scale `{}`: {} libraries ({} random commits each), {} changed per incremental cycle, latency at {}/s for {} s per poll interval, {} replayed events, link: 1 library of {} commits, bigfiles: {} MiB in {} libraries, full scan of {} libraries; databases: {:?}; phases: {:?}",
         scale.name,
         scale.libraries,
         scale.commits,
@@ -198,6 +211,8 @@ fn main() -> anyhow::Result<()> {
         scale.latency_secs,
         scale.events,
         scale.link_commits,
+        scale.big_bytes >> 20,
+        scale.big_libraries,
         scale.scan_libraries,
         args.db,
         phases

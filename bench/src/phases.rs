@@ -1,6 +1,6 @@
 //! The measurements. One generated primary (Seafile data directory + database) with a running
 //! primary and backup process serves the copy, incremental, latency and replay phases; the
-//! link phase builds its own primary (`link.rs`), the full-scan
+//! link and bigfiles phases build their own primaries (`link.rs`, `bigfiles.rs`), the full-scan
 //! phase its own 100k-library databases.
 
 use std::path::PathBuf;
@@ -98,6 +98,11 @@ pub fn run_all(args: &Args, scale: &Scale, bin: &std::path::Path, phases: &[Phas
         let started = Instant::now();
         rows.extend(crate::link::run(&env, scale)?);
         timed_phase("link", started);
+    }
+    if phases.contains(&Phase::Bigfiles) {
+        let started = Instant::now();
+        rows.extend(crate::bigfiles::run(&env, scale)?);
+        timed_phase("bigfiles", started);
     }
     if phases.contains(&Phase::Scan) {
         let started = Instant::now();

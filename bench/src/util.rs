@@ -144,3 +144,18 @@ impl RssSampler {
         self.thread.join().unwrap_or((0, 0))
     }
 }
+
+/// Bytes free for an unprivileged user on the file system holding `path` (`df`).
+pub fn free_bytes(path: &Path) -> anyhow::Result<u64> {
+    let out = Command::new("df").args(["-B1", "--output=avail"]).arg(path).output()?;
+    anyhow::ensure!(out.status.success(), "df {} failed", path.display());
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("cannot read df's output: {text:?}"))
+}
+
+pub fn gib(bytes: f64) -> String {
+    format!("{:.2} GiB", bytes / (1u64 << 30) as f64)
+}
