@@ -5,7 +5,11 @@
 //! Not a test: `cargo test` never runs it. `scripts/bench.sh [--full]` builds and runs it;
 //! docs/benchmarks.md explains every figure and what limits it.
 
+mod bigfiles;
+mod link;
 mod phases;
+mod proxy;
+mod site;
 mod util;
 
 use std::path::PathBuf;
@@ -30,10 +34,32 @@ pub enum Db {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Phase {
+    /// Initial full copy vs `cp -a` + `sync`, and the backup's peak RSS meanwhile.
     Copy,
+    /// 1% of the libraries changed: update → consistent vs `rsync -a --ignore-existing`.
+    Incremental,
+    /// Update → backup consistent at a steady rate.
     Latency,
+    /// No-op events through the backup vs a raw consumer.
     Replay,
+    /// One library's long history from scratch, directly and through 50 ms of RTT.
+    Link,
+    /// Real-sized files (blocks of 1–8 MiB): initial copy vs `cp -a` + `sync`.
+    Bigfiles,
+    /// Full scan of many libraries in sync, and the backup's peak RSS after it.
     Scan,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 7] = [
+        Phase::Copy,
+        Phase::Incremental,
+        Phase::Latency,
+        Phase::Replay,
+        Phase::Link,
+        Phase::Bigfiles,
+        Phase::Scan,
+    ];
 }
 
 #[derive(Debug, Parser)]
@@ -82,6 +108,11 @@ pub struct Scale {
     pub events: usize,
     /// Libraries of the full-scan and memory phase.
     pub scan_libraries: usize,
+    /// Commits of the link phase's one library.
+    pub link_commits: usize,
+    /// Libraries and bytes (of blocks) of the bigfiles phase.
+    pub big_libraries: usize,
+    pub big_bytes: u64,
 }
 
 impl Scale {
@@ -91,11 +122,14 @@ impl Scale {
                 name: "tiny",
                 libraries: 100,
                 commits: 8,
-                changed: 5,
+                changed: 1,
                 rate: 5.0,
                 latency_secs: 10,
                 events: 20_000,
                 scan_libraries: 10_000,
+                link_commits: 100,
+                big_libraries: 2,
+                big_bytes: 128 << 20,
             },
             ScaleName::Default => Scale {
                 name: "default",
@@ -106,6 +140,9 @@ impl Scale {
                 latency_secs: 30,
                 events: 200_000,
                 scan_libraries: 100_000,
+                link_commits: 1_000,
+                big_libraries: 4,
+                big_bytes: 1 << 30,
             },
             ScaleName::Full => Scale {
                 name: "full",
@@ -117,6 +154,9 @@ impl Scale {
                 latency_secs: 60,
                 events: 1_000_000,
                 scan_libraries: 100_000,
+                link_commits: 1_000,
+                big_libraries: 8,
+                big_bytes: 4 << 30,
             },
         }
     }
@@ -152,7 +192,7 @@ fn main() -> anyhow::Result<()> {
         bin.display()
     );
     let phases: Vec<Phase> = if args.only.is_empty() {
-        vec![Phase::Copy, Phase::Latency, Phase::Replay, Phase::Scan]
+        Phase::ALL.to_vec()
     } else {
         args.only.clone()
     };
@@ -162,7 +202,7 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("{}", util::machine());
     println!(
-        "scale `{}`: {} libraries ({} random commits each), {} changed per incremental cycle, latency at {}/s for {} s per poll interval, {} replayed events, full scan of {} libraries; databases: {:?}",
+        "scale `{}`: {} libraries ({} random commits each), {} changed per incremental cycle, latency at {}/s for {} s per poll interval, {} replayed events, link: 1 library of {} commits, bigfiles: {} MiB in {} libraries, full scan of {} libraries; databases: {:?}; phases: {:?}",
         scale.name,
         scale.libraries,
         scale.commits,
@@ -170,8 +210,12 @@ fn main() -> anyhow::Result<()> {
         scale.rate,
         scale.latency_secs,
         scale.events,
+        scale.link_commits,
+        scale.big_bytes >> 20,
+        scale.big_libraries,
         scale.scan_libraries,
-        args.db
+        args.db,
+        phases
     );
     println!();
     println!("| Figure | seaf-backup | Baseline | Ratio | Target | Met |");

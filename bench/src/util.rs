@@ -101,3 +101,61 @@ pub fn random_hex40() -> String {
     let b = uuid::Uuid::new_v4().simple().to_string();
     format!("{a}{}", &b[..8])
 }
+
+/// A field of `/proc/<pid>/status` in bytes (`VmRSS`, `VmHWM`: given in kB there).
+pub fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Samples a process's `VmRSS` on a thread of its own, keeping the peak.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, usize)>,
+}
+
+impl RssSampler {
+    /// Reads `VmRSS` of `pid` every `every` until [`RssSampler::stop`] (or the process ends).
+    pub fn start(pid: u32, every: Duration) -> RssSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut peak, mut samples) = (0u64, 0usize);
+            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                let Some(rss) = proc_status_bytes(pid, "VmRSS") else {
+                    break;
+                };
+                peak = peak.max(rss);
+                samples += 1;
+                std::thread::sleep(every);
+            }
+            (peak, samples)
+        });
+        RssSampler { stop, thread }
+    }
+
+    /// The peak `VmRSS` in bytes and the number of samples.
+    pub fn stop(self) -> (u64, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap_or((0, 0))
+    }
+}
+
+/// Bytes free for an unprivileged user on the file system holding `path` (`df`).
+pub fn free_bytes(path: &Path) -> anyhow::Result<u64> {
+    let out = Command::new("df").args(["-B1", "--output=avail"]).arg(path).output()?;
+    anyhow::ensure!(out.status.success(), "df {} failed", path.display());
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("cannot read df's output: {text:?}"))
+}
+
+pub fn gib(bytes: f64) -> String {
+    format!("{:.2} GiB", bytes / (1u64 << 30) as f64)
+}
