@@ -23,7 +23,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest a pack may stream (a first copy of a very large library).
 const PACK_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Chunks of a pack buffered between the socket and the verifier.
-const PACK_CHUNKS_IN_FLIGHT: usize = 64;
+const PACK_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// A connection to one primary.
 #[derive(Clone)]
