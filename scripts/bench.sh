@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Runs the benchmarks of docs/benchmarks.md and prints their table.
 #
-#   scripts/bench.sh                  default scale: about 10 minutes on 2 cores
-#   scripts/bench.sh --full           the "Prove it" issue's sizes (10k libraries, ~1M objects, 1M events)
-#   scripts/bench.sh --scale tiny --only copy,latency     any other seaf-bench option (--help)
+#   scripts/bench.sh                  default scale, every phase
+#   scripts/bench.sh --full           the "Prove it" issue's sizes (10k libraries, ~1M objects, 1M events, 4 GiB of big files)
+#   scripts/bench.sh --scale tiny     every phase in about 2 minutes (for working on the bench)
+#   scripts/bench.sh --only link,bigfiles        some of: copy,incremental,latency,replay,link,bigfiles,scan
+#   scripts/bench.sh --scale tiny --only copy,incremental     any other seaf-bench option (--help)
+#
+# Give each checkout its own CARGO_TARGET_DIR (e.g. CARGO_TARGET_DIR=~/.cache/seaf-backup/target-bench).
+# The bigfiles phase needs three times its data size free in the work directory (--work-dir).
 #
 # Prepares the machine (scripts/setup.sh: databases, Apache Kafka), builds seaf-backup and
 # seaf-bench in release mode, then runs seaf-bench, which starts its own broker, databases and

@@ -32,7 +32,8 @@ pub enum Db {
     Sqlite,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// In the order of the table's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum Phase {
     /// Initial full copy vs `cp -a` + `sync`, and the backup's peak RSS meanwhile.
     Copy,
@@ -198,7 +199,7 @@ fn main() -> anyhow::Result<()> {
     };
     eprintln!("{}", util::machine());
     eprintln!("scale {}: {scale:?}", scale.name);
-    let rows = phases::run_all(&args, &scale, &bin, &phases)?;
+    let (rows, work) = phases::run_all(&args, &scale, &bin, &phases)?;
     println!();
     println!("{}", util::machine());
     println!(
@@ -231,5 +232,9 @@ fn main() -> anyhow::Result<()> {
             r.figure, r.measured, r.baseline, r.ratio, r.target, met
         );
     }
+    let started = std::time::Instant::now();
+    eprintln!("removing {}…", work.path().display());
+    drop(work);
+    eprintln!("=== removing the work directory: {}", util::secs(started.elapsed()));
     Ok(())
 }

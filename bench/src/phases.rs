@@ -3,6 +3,7 @@
 //! link and bigfiles phases build their own primaries (`link.rs`, `bigfiles.rs`), the full-scan
 //! phase its own 100k-library databases.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,18 @@ use crate::site::{initial_copy, with_properties, BackupSide, Env, Primary, KAFKA
 use crate::util::{self, mib, ms, percentile, secs, timed, wait_for};
 use crate::{Args, Db, Phase, Row, Scale};
 
-pub fn run_all(args: &Args, scale: &Scale, bin: &std::path::Path, phases: &[Phase]) -> anyhow::Result<Vec<Row>> {
+/// Runs `phases` and returns their rows in the order of [`Phase::ALL`], with the work directory,
+/// which the caller removes after printing them (at `--full` that takes many minutes).
+///
+/// The phases that build their own data run first (`link`, `bigfiles`, which removes its
+/// gigabytes when done), then the four on the shared primary, then `scan`: the disk never holds
+/// the big files and the shared primary's three copies at once.
+pub fn run_all(
+    args: &Args,
+    scale: &Scale,
+    bin: &std::path::Path,
+    phases: &[Phase],
+) -> anyhow::Result<(Vec<Row>, tempfile::TempDir)> {
     let properties = args
         .kafka_properties
         .iter()
@@ -56,8 +68,18 @@ pub fn run_all(args: &Args, scale: &Scale, bin: &std::path::Path, phases: &[Phas
         bin: bin.to_path_buf(),
         work: work.path().to_path_buf(),
     };
-    let mut rows = Vec::new();
+    let mut rows: BTreeMap<Phase, Vec<Row>> = BTreeMap::new();
     let timed_phase = |name: &str, started: Instant| eprintln!("=== phase {name}: {}", secs(started.elapsed()));
+    if phases.contains(&Phase::Link) {
+        let started = Instant::now();
+        rows.insert(Phase::Link, crate::link::run(&env, scale)?);
+        timed_phase("link", started);
+    }
+    if phases.contains(&Phase::Bigfiles) {
+        let started = Instant::now();
+        rows.insert(Phase::Bigfiles, crate::bigfiles::run(&env, scale)?);
+        timed_phase("bigfiles", started);
+    }
     let on_site = [Phase::Copy, Phase::Incremental, Phase::Latency, Phase::Replay];
     if phases.iter().any(|p| on_site.contains(p)) {
         let started = Instant::now();
@@ -65,7 +87,7 @@ pub fn run_all(args: &Args, scale: &Scale, bin: &std::path::Path, phases: &[Phas
         timed_phase("site generation", started);
         let started = Instant::now();
         if phases.contains(&Phase::Copy) {
-            rows.extend(site.copy()?);
+            rows.insert(Phase::Copy, site.copy()?);
             timed_phase("copy", started);
         } else {
             eprintln!("bringing the backup in step…");
@@ -76,40 +98,26 @@ pub fn run_all(args: &Args, scale: &Scale, bin: &std::path::Path, phases: &[Phas
         }
         if phases.contains(&Phase::Incremental) {
             let started = Instant::now();
-            rows.extend(site.incremental(scale)?);
+            rows.insert(Phase::Incremental, site.incremental(scale)?);
             timed_phase("incremental", started);
         }
         if phases.contains(&Phase::Latency) {
             let started = Instant::now();
-            rows.extend(site.latency(scale)?);
+            rows.insert(Phase::Latency, site.latency(scale)?);
             timed_phase("latency", started);
         }
         if phases.contains(&Phase::Replay) {
             let started = Instant::now();
-            rows.extend(site.replay(scale)?);
+            rows.insert(Phase::Replay, site.replay(scale)?);
             timed_phase("replay", started);
         }
-        let dir = site.dir.clone();
-        drop(site);
-        // The later phases get the disk space back.
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    if phases.contains(&Phase::Link) {
-        let started = Instant::now();
-        rows.extend(crate::link::run(&env, scale)?);
-        timed_phase("link", started);
-    }
-    if phases.contains(&Phase::Bigfiles) {
-        let started = Instant::now();
-        rows.extend(crate::bigfiles::run(&env, scale)?);
-        timed_phase("bigfiles", started);
     }
     if phases.contains(&Phase::Scan) {
         let started = Instant::now();
-        rows.extend(scan(&env, scale)?);
+        rows.insert(Phase::Scan, scan(&env, scale)?);
         timed_phase("scan", started);
     }
-    Ok(rows)
+    Ok((rows.into_values().flatten().collect(), work))
 }
 
 /// A generated primary with its processes, and a backup of it.

@@ -46,10 +46,11 @@ pub fn files(root: &Path) -> HashMap<PathBuf, u64> {
     out
 }
 
-/// Runs a shell-free command and returns how long it took; fails on a non-zero exit.
+/// Runs a shell-free command and returns how long it took; fails on a non-zero exit. Its
+/// stdout goes to stderr: stdout is the table's.
 pub fn timed(program: &str, args: &[&str]) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let status = Command::new(program).args(args).status()?;
+    let status = Command::new(program).args(args).stdout(std::io::stderr()).status()?;
     let took = started.elapsed();
     anyhow::ensure!(status.success(), "{program} {args:?} failed: {status}");
     Ok(took)
