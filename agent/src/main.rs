@@ -212,16 +212,8 @@ enum Command {
         Exit codes: 0 clean, 1 problems found (MISSING / CORRUPT / UNREADABLE lines; WARNING\n\
         lines too with --strict), 2 could not run. It only reads.")]
     Verify {
-        /// Configuration file; its [backup] section (or [primary] when there is none) names the
-        /// data directory and database.
-        #[arg(short, long, value_name = "FILE", required_unless_present_all = ["data_dir", "database_url"])]
-        config: Option<PathBuf>,
-        /// The seafile-data directory (holding storage/), instead of a configuration file.
-        #[arg(long, value_name = "DIR", requires = "database_url", conflicts_with = "config")]
-        data_dir: Option<PathBuf>,
-        /// The seafile database URL: mysql://…, postgres://… or sqlite:///path/seafile.db.
-        #[arg(long, value_name = "URL", requires = "data_dir", conflicts_with = "config")]
-        database_url: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Only check blocks exist, without hashing their content (much faster on large data).
         #[arg(long)]
         quick: bool,
@@ -310,19 +302,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::export::command(store.source(), request).await
         }
         Command::Verify {
-            config,
-            data_dir,
-            database_url,
+            store,
             quick,
             strict,
             repo_id,
-        } => {
-            let target = commands::verify::Target {
-                config,
-                data_dir,
-                database_url,
-            };
-            commands::verify::command(target, repo_id, quick, strict).await
-        }
+        } => commands::verify::command(store.source(), repo_id, quick, strict).await,
     }
 }

@@ -125,25 +125,15 @@ pub async fn run(
     Ok(outcome)
 }
 
-/// Where `verify` looks: a configuration file's storage side, or a data directory and database.
-pub struct Target {
-    pub config: Option<PathBuf>,
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-}
-
 /// The command: exit 0 when clean, 1 when errors (or, with `strict`, warnings) were found.
-pub async fn command(target: Target, repo_id: Option<String>, quick: bool, strict: bool) -> anyhow::Result<ExitCode> {
+pub async fn command(
+    source: crate::restore::Source,
+    repo_id: Option<String>,
+    quick: bool,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
-    let (data_dir, database_url) = match target {
-        Target {
-            data_dir: Some(dir),
-            database_url: Some(url),
-            ..
-        } => (dir, url),
-        Target { config: Some(path), .. } => crate::config::Config::load(&path)?.storage_side()?,
-        _ => anyhow::bail!("give either -c FILE or both --data-dir and --database-url"),
-    };
+    let (data_dir, database_url) = source.resolve()?;
     let repo = repo_id
         .map(|r| RepoId::parse(&r).context("the repo_id argument"))
         .transpose()?;

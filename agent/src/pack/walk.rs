@@ -199,7 +199,8 @@ fn entries(object: &FsObject) -> Vec<(&str, ObjectId)> {
     }
 }
 
-fn child_path(dir: &str, name: &str) -> String {
+/// The library path of `name` inside the folder at `dir` (`/` is the root).
+pub(crate) fn child_path(dir: &str, name: &str) -> String {
     if dir == "/" {
         format!("/{name}")
     } else {

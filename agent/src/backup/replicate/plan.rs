@@ -11,6 +11,7 @@ use super::fetch::{fetch_verified, Parsed, Wanted};
 use super::remote::Remote;
 use super::report::{Progress, ReplicateError, SyncOptions, SyncReport};
 use crate::pack::order::{levels, Cycle};
+use crate::pack::walk::child_path;
 
 /// Objects as they will be written: id and bytes.
 pub type Level = Vec<(ObjectId, Vec<u8>)>;
@@ -146,14 +147,6 @@ async fn walk_trees<R: Remote>(
         progress("fs", new.len() as u64);
     }
     Ok((new, blocks))
-}
-
-fn child_path(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
 }
 
 /// The nodes in closure order, their bytes moved into the levels.
