@@ -27,6 +27,7 @@ use super::batch::{Payload, Staged};
 use super::disk::Disk;
 use super::journal::{self, Entry};
 use super::layout::Layout;
+use super::prepare::{prepare, Prepared};
 
 /// The committer's crash points (`FAILPOINTS=<name>=return` aborts the process there, as a
 /// `kill -9` would; docs/reliability.md).
@@ -155,15 +156,26 @@ impl GroupWriter {
         Ok(())
     }
 
-    /// Step 2 for every batch; each batch's answer is pushed to `outcome`.
+    /// Step 2 for every batch; each batch's answer is pushed to `outcome`. The temp files are
+    /// written first, on several threads ([`prepare`]); then, in closure order, each object is
+    /// renamed into place, and a batch stops at its first object that failed.
     fn place_all(&mut self, seq: u64, batches: &[&[Staged]], outcome: &mut Outcome) {
-        let total: usize = batches.iter().map(|b| b.len()).sum();
-        let halfway = total.div_ceil(2);
-        let mut done = 0;
+        let all: Vec<&Staged> = batches.iter().flat_map(|b| b.iter()).collect();
+        let mut prepared: Vec<Option<Prepared>> = {
+            let (disk, layout, dirs) = (&*self.disk, &self.layout, &mut self.dirs);
+            let mut ensure = |dir: &Path| ensure_dir(disk, dirs, dir);
+            prepare(disk, layout, (&self.writer, seq), &all, &mut ensure)
+                .into_iter()
+                .map(Some)
+                .collect()
+        };
+        let halfway = all.len().div_ceil(2);
+        let mut start = 0;
         for batch in batches {
             let mut answer = Ok(());
-            for s in batch.iter() {
-                match self.place(seq, s) {
+            let slots = &mut prepared[start..start + batch.len()];
+            for (k, (s, slot)) in batch.iter().zip(slots).enumerate() {
+                match self.finish_one(seq, s, slot.take()) {
                     Ok(true) => {
                         outcome.written += 1;
                         outcome.bytes += s.len();
@@ -174,13 +186,36 @@ impl GroupWriter {
                         break;
                     }
                 }
-                done += 1;
                 // Halfway through a group of two objects or more: some in place, some not.
-                if done == halfway && total > 1 {
+                if start + k + 1 == halfway && all.len() > 1 {
                     crash_point("group_commit.mid_renames");
                 }
             }
+            start += batch.len();
             outcome.answers.push(answer);
+        }
+        // Temp files of objects a failed batch never reached.
+        for slot in prepared {
+            if let Some(Prepared::Temp(temp)) = slot {
+                let _ = self.disk.remove(&temp);
+            }
+        }
+    }
+
+    /// The rename pass for one object: `false` when it was already in place.
+    fn finish_one(&mut self, seq: u64, s: &Staged, prepared: Option<Prepared>) -> Result<bool, StoreError> {
+        match prepared {
+            Some(Prepared::Present) => Ok(false),
+            Some(Prepared::Failed(e)) => Err(e),
+            Some(Prepared::Temp(temp)) => {
+                let path = self.layout.object(s.entry.kind, &s.entry.store, &s.entry.id);
+                self.disk.rename(&temp, &path).map_err(|e| {
+                    let _ = self.disk.remove(&temp);
+                    io_error("renaming into place", &path, e)
+                })?;
+                Ok(true)
+            }
+            Some(Prepared::Later) | None => self.place(seq, s),
         }
     }
 
@@ -218,14 +253,18 @@ impl GroupWriter {
     }
 
     fn ensure_dir(&mut self, dir: &Path) -> Result<(), StoreError> {
-        if !self.dirs.contains(dir) {
-            self.disk
-                .create_dir_all(dir)
-                .map_err(|e| io_error("creating directory", dir, e))?;
-            self.dirs.insert(dir.to_path_buf());
-        }
-        Ok(())
+        ensure_dir(&*self.disk, &mut self.dirs, dir)
     }
+}
+
+/// Creates an object folder unless `dirs` says it exists.
+fn ensure_dir(disk: &dyn Disk, dirs: &mut HashSet<PathBuf>, dir: &Path) -> Result<(), StoreError> {
+    if !dirs.contains(dir) {
+        disk.create_dir_all(dir)
+            .map_err(|e| io_error("creating directory", dir, e))?;
+        dirs.insert(dir.to_path_buf());
+    }
+    Ok(())
 }
 
 /// Every batch (those already answered included) gets `action` on `path` failed with `e`.

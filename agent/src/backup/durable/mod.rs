@@ -30,6 +30,7 @@ mod disk;
 mod group;
 mod journal;
 mod layout;
+mod prepare;
 mod recovery;
 mod references;
 mod writers;

@@ -358,3 +358,85 @@ fn open_recovers_a_dead_writers_group_and_leaves_a_live_writers_files_alone() {
     assert!(!live_staging.exists());
     live.stop();
 }
+
+/// The real disk, except that writing any file whose name contains `failing` fails.
+struct FailingDisk {
+    inner: RealDisk,
+    failing: String,
+}
+
+impl Disk for FailingDisk {
+    fn write(&self, p: &Path, d: &[u8]) -> std::io::Result<()> {
+        if p.to_string_lossy().contains(&self.failing) {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        self.inner.write(p, d)
+    }
+    fn rename(&self, f: &Path, t: &Path) -> std::io::Result<()> {
+        self.inner.rename(f, t)
+    }
+    fn remove(&self, p: &Path) -> std::io::Result<bool> {
+        self.inner.remove(p)
+    }
+    fn read(&self, p: &Path) -> std::io::Result<Option<Vec<u8>>> {
+        self.inner.read(p)
+    }
+    fn exists(&self, p: &Path) -> std::io::Result<bool> {
+        self.inner.exists(p)
+    }
+    fn create_dir_all(&self, d: &Path) -> std::io::Result<()> {
+        self.inner.create_dir_all(d)
+    }
+    fn list(&self, d: &Path) -> std::io::Result<Vec<String>> {
+        self.inner.list(d)
+    }
+    fn syncfs(&self) -> std::io::Result<()> {
+        self.inner.syncfs()
+    }
+}
+
+/// Temp files are written on several threads, but objects get their names in closure order:
+/// when one cannot be written, the objects before it are in place and none after it is, not
+/// even those whose temp file was written, and no temp file stays behind.
+#[test]
+fn a_batch_that_fails_midway_names_nothing_after_the_failure_and_leaves_no_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ObjectStore::new(dir.path());
+    let layout = Layout::new(store.clone());
+    for d in layout.dirs() {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let blocks: Vec<Vec<u8>> = (0..60u8).map(|n| vec![n; 64]).collect();
+    let ids: Vec<ObjectId> = blocks.iter().map(|b| ObjectId::hash_of(b)).collect();
+    let (file_id, file) = FsObject::File(SeafFile {
+        block_ids: ids.clone(),
+        size: 60 * 64,
+    })
+    .encode();
+    let failing = 25;
+    let disk = Arc::new(FailingDisk {
+        inner: RealDisk::new(&[dir.path().to_path_buf()]).unwrap(),
+        failing: ids[failing].to_hex()[2..].to_string(),
+    });
+    let commit = GroupCommit::open_on(layout, disk).unwrap();
+    let mut batch = commit.batch();
+    for (id, data) in ids.iter().zip(&blocks) {
+        batch.stage(ObjectKind::Block, repo(), *id, data.clone());
+    }
+    batch.stage(ObjectKind::Fs, repo(), file_id, file);
+    let err = rt().block_on(batch.commit()).unwrap_err();
+    assert!(err.to_string().contains("No space left"), "{err}");
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(
+            store.exists(ObjectKind::Block, &repo(), id).unwrap(),
+            n < failing,
+            "block {n}: in place exactly when it comes before the failed one"
+        );
+    }
+    assert!(
+        !store.exists(ObjectKind::Fs, &repo(), &file_id).unwrap(),
+        "the file names a missing block"
+    );
+    assert!(temp_files(dir.path()).is_empty(), "{:?}", temp_files(dir.path()));
+    commit.stop();
+}
