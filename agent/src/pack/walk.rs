@@ -5,8 +5,10 @@
 //! backup has (a parent is either had — the closure invariant — or was sent just before): a
 //! directory entry whose id is among the parent directory's entries is skipped, a changed
 //! directory is compared with the directory of the same name, a changed file sends only the
-//! blocks the file of the same name lacked. A folder moved to another parent is sent again
-//! (the backup skips writing what it has); that is the price of never walking what is had.
+//! blocks the file of the same name lacked. Before a commit's tree is sent, the parents'
+//! directories along the paths that changed are read once more for their entries (`learn`):
+//! a file or folder moved to another folder is among them, so it is not sent again. Only what
+//! changed is read; what is had is never walked beyond the directories beside a change.
 
 use std::collections::{HashMap, HashSet};
 
@@ -74,6 +76,7 @@ pub fn walk(source: &impl Source, want: ObjectId, haves: &[ObjectId], sink: &mut
         source,
         sink,
         sent: HashSet::new(),
+        known: HashSet::new(),
     };
     for id in order.into_iter().flatten() {
         let commit = &found.known[&id];
@@ -82,6 +85,7 @@ pub fn walk(source: &impl Source, want: ObjectId, haves: &[ObjectId], sink: &mut
             .iter()
             .filter_map(|p| found.known.get(p).map(|c| c.root))
             .collect();
+        trees.learn(commit.root, &bases, 0)?;
         trees.fs(commit.root, &bases, "/", 0)?;
         match source.commit(&id)? {
             Some(bytes) => trees.sink.send(Item::Object(ObjectKind::Commit, bytes))?,
@@ -117,12 +121,14 @@ struct Trees<'s, S, K> {
     source: &'s S,
     sink: &'s mut K,
     sent: HashSet<(ObjectKind, ObjectId)>,
+    /// Fs ids in directories the backup has (the parents' trees), met beside a change.
+    known: HashSet<ObjectId>,
 }
 
 impl<S: Source, K: Sink> Trees<'_, S, K> {
     /// Sends fs object `id` (at `path`) and what it needs, unless a base has it.
     fn fs(&mut self, id: ObjectId, bases: &[ObjectId], path: &str, depth: usize) -> Result<(), WalkError> {
-        if id.is_zero() || bases.contains(&id) || self.was_sent(ObjectKind::Fs, id) {
+        if id.is_zero() || bases.contains(&id) || self.known.contains(&id) || self.was_sent(ObjectKind::Fs, id) {
             return Ok(());
         }
         if depth > MAX_DEPTH {
@@ -165,6 +171,40 @@ impl<S: Source, K: Sink> Trees<'_, S, K> {
         self.sink.send(Item::Object(ObjectKind::Fs, bytes))
     }
 
+    /// Remembers the entries of `bases` (directories the backup has) along every path where
+    /// the directory `id` differs from them, down to where the bases end. Reads nothing for a
+    /// tree without bases (a first commit), and only the changed paths otherwise.
+    fn learn(&mut self, id: ObjectId, bases: &[ObjectId], depth: usize) -> Result<(), WalkError> {
+        if bases.is_empty() || id.is_zero() || bases.contains(&id) || depth > MAX_DEPTH {
+            return Ok(());
+        }
+        let Some(bytes) = self.source.fs(&id)? else {
+            return Ok(());
+        };
+        let Ok(FsObject::Dir(dir)) = FsObject::parse_verified(&id, &bytes) else {
+            return Ok(());
+        };
+        let base_dirs = self.parsed(bases);
+        if self.known.len() >= MAX_SENT {
+            self.known.clear();
+        }
+        let mut by_name: HashMap<&str, Vec<ObjectId>> = HashMap::new();
+        for (name, id) in base_dirs.iter().flat_map(entries) {
+            self.known.insert(id);
+            by_name.entry(name).or_default().push(id);
+        }
+        let changed: Vec<(ObjectId, Vec<ObjectId>)> = dir
+            .dirents
+            .iter()
+            .filter(|d| d.is_dir() && !self.known.contains(&d.id))
+            .map(|d| (d.id, by_name.get(d.name.as_str()).cloned().unwrap_or_default()))
+            .collect();
+        for (child, child_bases) in changed {
+            self.learn(child, &child_bases, depth + 1)?;
+        }
+        Ok(())
+    }
+
     /// The bases that exist and parse (a base the primary lost only means more is sent).
     fn parsed(&self, bases: &[ObjectId]) -> Vec<FsObject> {
         bases
@@ -205,5 +245,117 @@ pub(crate) fn child_path(dir: &str, name: &str) -> String {
         format!("/{name}")
     } else {
         format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seaf_seafile::{Dirent, SeafDir, SeafFile};
+
+    /// A store in memory; `add` returns the id.
+    #[derive(Default)]
+    struct Mem {
+        commits: HashMap<ObjectId, Vec<u8>>,
+        fs: HashMap<ObjectId, Vec<u8>>,
+    }
+
+    impl Source for Mem {
+        fn commit(&self, id: &ObjectId) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.commits.get(id).cloned())
+        }
+        fn fs(&self, id: &ObjectId) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.fs.get(id).cloned())
+        }
+    }
+
+    impl Mem {
+        fn file(&mut self, content: &[u8]) -> ObjectId {
+            self.add(FsObject::File(SeafFile {
+                block_ids: vec![ObjectId::hash_of(content)],
+                size: content.len() as u64,
+            }))
+        }
+        /// A directory of `(name, id, is_dir)` entries.
+        fn dir(&mut self, entries: &[(&str, ObjectId, bool)]) -> ObjectId {
+            let mut dirents: Vec<Dirent> = entries
+                .iter()
+                .map(|(name, id, is_dir)| Dirent {
+                    id: *id,
+                    mode: if *is_dir { 0o040000 } else { 0o100644 },
+                    modifier: None,
+                    mtime: 1,
+                    name: name.to_string(),
+                    size: (!is_dir).then_some(1),
+                })
+                .collect();
+            dirents.sort_by(|a, b| b.name.cmp(&a.name));
+            self.add(FsObject::Dir(SeafDir { dirents }))
+        }
+        fn add(&mut self, object: FsObject) -> ObjectId {
+            let (id, bytes) = object.encode();
+            self.fs.insert(id, bytes);
+            id
+        }
+        fn commit_on(&mut self, root: ObjectId, parent: Option<ObjectId>, n: i64) -> ObjectId {
+            let id = ObjectId::hash_of(&n.to_be_bytes());
+            let parent = parent.map_or("null".to_string(), |p| format!("\"{p}\""));
+            let json = format!(
+                r#"{{"commit_id": "{id}", "root_id": "{root}", "repo_id": "300ca0c9-310b-4344-8289-441bcd1e031c", "creator": "x", "description": "d", "ctime": {n}, "parent_id": {parent}, "version": 1}}"#
+            );
+            self.commits.insert(id, json.into_bytes());
+            id
+        }
+    }
+
+    /// What a walk sends: fs object ids and block ids.
+    #[derive(Default)]
+    struct Sent {
+        fs: Vec<ObjectId>,
+        blocks: Vec<ObjectId>,
+    }
+
+    impl Sink for Sent {
+        fn send(&mut self, item: Item<'_>) -> Result<(), WalkError> {
+            match item {
+                Item::Object(ObjectKind::Fs, bytes) => self
+                    .fs
+                    .push(ObjectId::hash_of(&seaf_seafile::fs::inflate(&bytes).unwrap())),
+                Item::Block { id, .. } => self.blocks.push(id),
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+
+    /// A file moved from /a to /b keeps its id: the backup has it (in /a of the parent), so
+    /// neither it nor its block is sent again; the two folders and the root are.
+    #[test]
+    fn a_file_moved_to_another_folder_is_not_sent_again() {
+        let mut m = Mem::default();
+        let x = m.file(b"x");
+        let y = m.file(b"y");
+        let a1 = m.dir(&[("x", x, false), ("y", y, false)]);
+        let b1 = m.dir(&[]);
+        let root1 = m.dir(&[("a", a1, true), ("b", b1, true)]);
+        let c1 = m.commit_on(root1, None, 1);
+        let a2 = m.dir(&[("y", y, false)]);
+        let b2 = m.dir(&[("x", x, false)]);
+        let root2 = m.dir(&[("a", a2, true), ("b", b2, true)]);
+        let c2 = m.commit_on(root2, Some(c1), 2);
+
+        let mut sent = Sent::default();
+        walk(&m, c2, &[c1], &mut sent).unwrap();
+        let mut want = vec![a2, b2, root2];
+        want.sort();
+        sent.fs.sort();
+        assert_eq!(sent.fs, want, "only the changed folders and the root");
+        assert!(sent.blocks.is_empty(), "no block: every one is had");
+
+        // From scratch everything goes, each once.
+        let mut all = Sent::default();
+        walk(&m, c2, &[], &mut all).unwrap();
+        assert_eq!(all.blocks.len(), 2);
+        assert_eq!(all.fs.len(), 8, "x, y, a1, b1, root1, then a2, b2, root2");
     }
 }
