@@ -237,6 +237,13 @@ pub fn initial_copy(
     let hwm = backup.agent().peak_rss().unwrap_or(0);
     let copied = util::files(&backup.data.join("storage"));
     eprintln!("{}", where_the_copy_went(backup.agent()));
+    for line in primary.agent.metrics().lines() {
+        if line.starts_with("seaf_primary_api_request_seconds_sum")
+            || line.starts_with("seaf_primary_api_request_seconds_count")
+        {
+            eprintln!("  primary: {line}");
+        }
+    }
     eprintln!(
         "initial copy: {} in {} ({} objects on the backup); RSS peak {} over {samples} samples, VmHWM {}",
         objects,

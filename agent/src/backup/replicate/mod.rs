@@ -4,7 +4,7 @@
 //! request tells the primary what the backup has and wants, and the answer streams every
 //! missing object in closure order, each verified and staged, in batches made durable by the
 //! group commit (`backup::durable`). A broken stream resumes from the newest commit whose
-//! batch is durable.
+//! batch is durable, and so does the next sync after a restart ([`resume`]).
 //!
 //! Primaries older than packs are walked object by object:
 //! 1. [`plan`]: walk from the primary's head down to what the backup has — commits one
@@ -25,6 +25,7 @@ pub mod plan;
 pub mod receive;
 pub mod remote;
 pub mod report;
+pub mod resume;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ use crate::pack::MAX_HAVES;
 use receive::Target;
 pub use remote::{Chunks, Fetched, Remote, RemoteError};
 pub use report::{Progress, ReplicateError, Skipped, SyncOptions, SyncReport};
+use resume::Durable;
 
 /// Times a broken pack is asked for again, each time from where the last one got to.
 const MAX_RESUMES: usize = 5;
@@ -66,17 +68,26 @@ pub async fn replicate<R: Remote>(
         want: head,
         options,
     };
-    let mut durable: Option<ObjectId> = None;
+    // Where an earlier, unfinished sync got to (a restart in the middle of a first copy).
+    let mut durable = {
+        let store = local.store.clone();
+        disk::blocking(move || Ok(Durable::load(&store, stores.repo))).await?
+    };
     for attempt in 0.. {
-        let asked: Vec<ObjectId> = haves.iter().copied().chain(durable).take(MAX_HAVES).collect();
+        let asked: Vec<ObjectId> = haves.iter().copied().chain(durable.newest()).take(MAX_HAVES).collect();
         let Some(chunks) = remote.pack(head, &asked).await? else {
             return walk_object_by_object(remote, local, stores, head, options, progress).await;
         };
-        let before = durable;
+        let before = durable.newest();
         match receive::receive(chunks, &target, &mut report, &mut durable, progress).await {
-            Ok(()) => return Ok(report),
-            Err(ReplicateError::Remote(e)) if e.is_transient() && durable != before && attempt < MAX_RESUMES => {
-                tracing::warn!(repo = %stores.repo, error = %e, resume_from = ?durable, "the pack broke off; asking again from the newest durable commit");
+            Ok(()) => {
+                durable.finished();
+                return Ok(report);
+            }
+            Err(ReplicateError::Remote(e))
+                if e.is_transient() && durable.newest() != before && attempt < MAX_RESUMES =>
+            {
+                tracing::warn!(repo = %stores.repo, error = %e, resume_from = ?durable.newest(), "the pack broke off; asking again from the newest durable commit");
             }
             Err(e) => return Err(e),
         }

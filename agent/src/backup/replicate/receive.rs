@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use super::remote::RemoteError;
 use super::report::{Progress, ReplicateError, Skipped, SyncOptions, SyncReport};
+use super::resume::Durable;
 use crate::backup::durable::{Batch, GroupCommit};
 use crate::internal_events::store::{BytesFetched, ObjectsWritten};
 use crate::internal_events::InternalEvent;
@@ -69,7 +70,7 @@ pub async fn receive(
     mut chunks: Chunks,
     target: &Target<'_>,
     report: &mut SyncReport,
-    durable: &mut Option<ObjectId>,
+    durable: &mut Durable,
     progress: Progress<'_>,
 ) -> Result<(), ReplicateError> {
     let mut inflight = None;
@@ -93,7 +94,7 @@ async fn drive(
     inflight: &mut Option<Inflight>,
     target: &Target<'_>,
     report: &mut SyncReport,
-    durable: &mut Option<ObjectId>,
+    durable: &mut Durable,
     progress: Progress<'_>,
 ) -> Result<Receiver, ReplicateError> {
     loop {
@@ -167,7 +168,7 @@ async fn flush(
     inflight: &mut Option<Inflight>,
     target: &Target<'_>,
     report: &mut SyncReport,
-    durable: &mut Option<ObjectId>,
+    durable: &mut Durable,
 ) -> Result<(), ReplicateError> {
     if state.staged.is_empty() {
         return Ok(());
@@ -186,7 +187,7 @@ async fn flush(
 }
 
 /// Waits for a batch to be durable and counts it.
-async fn land(batch: Inflight, report: &mut SyncReport, durable: &mut Option<ObjectId>) -> Result<(), ReplicateError> {
+async fn land(batch: Inflight, report: &mut SyncReport, durable: &mut Durable) -> Result<(), ReplicateError> {
     match batch.handle.await {
         Ok(result) => result?,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -198,8 +199,8 @@ async fn land(batch: Inflight, report: &mut SyncReport, durable: &mut Option<Obj
             ObjectsWritten { kind, count, bytes }.emit();
         }
     }
-    if batch.newest_commit.is_some() {
-        *durable = batch.newest_commit;
+    if let Some(commit) = batch.newest_commit {
+        durable.advance(commit);
     }
     Ok(())
 }

@@ -99,6 +99,11 @@ impl LocalPrimary {
         self.pack_bytes(want, &[]).len()
     }
 
+    /// Bytes of the pack of `want` for a backup that has `haves`.
+    pub fn pack_len_from(&self, want: ObjectId, haves: &[ObjectId]) -> usize {
+        self.pack_bytes(want, haves).len()
+    }
+
     /// The honest pack, edited.
     fn pack_bytes(&self, want: ObjectId, haves: &[ObjectId]) -> Vec<u8> {
         let honest = write_pack_from(self, &self.store, self.stores, want, haves, Vec::new()).unwrap();

@@ -86,6 +86,49 @@ async fn a_resumed_pack_names_the_newest_durable_commit() {
     assert!(problems(&w.backup, lib.stores, head).is_empty());
 }
 
+/// A sync that dies halfway (here: the primary goes away for good) leaves where it got to, so
+/// the next sync, as after a restart, asks only for what is newer than that.
+#[tokio::test]
+async fn the_next_sync_resumes_from_where_an_unfinished_one_got_to() {
+    let mut w = world();
+    let mut lib = w.gen.create_library(LibrarySpec::small("Restart")).unwrap();
+    let mut head = lib.head;
+    for _ in 0..60 {
+        head = w.gen.update_library(&mut lib, 1).unwrap();
+    }
+    let full = LocalPrimary::new(w.gen.store(), lib.stores).pack_len(head);
+    let dying = LocalPrimary {
+        cut_first_pack_at: Some(full * 3 / 4),
+        fail_at: Some(1),
+        ..LocalPrimary::new(w.gen.store(), lib.stores)
+    };
+    run(&dying, &w.backup, head, false).await.unwrap_err();
+    assert_closure_invariant(&w.backup, lib.stores);
+
+    let primary = LocalPrimary::new(w.gen.store(), lib.stores);
+    run(&primary, &w.backup, head, false).await.unwrap();
+    let asked = primary.packs_asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        asked[0].len(),
+        1,
+        "the durable commit the first sync reached: {asked:?}"
+    );
+    let rest = primary.pack_len_from(head, &asked[0]);
+    assert!(
+        rest < full / 2,
+        "only what is newer comes again: {rest} of {full} bytes"
+    );
+    assert!(problems(&w.backup, lib.stores, head).is_empty());
+    let asked_again = LocalPrimary::new(w.gen.store(), lib.stores);
+    run(&asked_again, &w.backup, head, false).await.unwrap();
+    assert_eq!(
+        asked_again.packs_asked.lock().unwrap()[0].len(),
+        0,
+        "a finished sync leaves nothing to resume from"
+    );
+}
+
 #[tokio::test]
 async fn lies_in_a_pack_stop_the_sync_before_the_head_could_move() {
     let mut w = world();
