@@ -1,0 +1,215 @@
+//! Exporting encrypted libraries of every enc_version and password check, built here with the
+//! test encryptor (`crypt::seal`) the way Seafile lays them out: plain fs objects with plaintext
+//! sizes, blocks of ciphertext named by its SHA-1, encryption fields in every commit.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use seaf_seafile::{
+    Commit, Dirent, FsObject, ObjectId, ObjectKind, ObjectStore, RepoId, RepoStores, SeafDir, SeafFile,
+};
+
+use super::crypt::pwd_hash::{ARGON2ID, PBKDF2_SHA256};
+use super::crypt::seal::{self, Check};
+use super::export::{export, Options};
+use super::password::library_key;
+use super::tree::{lookup, resolve, At};
+use super::Library;
+
+const REPO: &str = "5b0e3c1a-7d2f-4e8a-9b6c-1f2e3d4c5b6a";
+const PASSWORD: &str = "s3cret, with spaces";
+const BLOCK: usize = 1000;
+
+fn secret() -> [u8; 32] {
+    std::array::from_fn(|i| 7 * i as u8 + 3)
+}
+
+fn salt() -> [u8; 32] {
+    std::array::from_fn(|i| 255 - i as u8)
+}
+
+/// What the library holds, by path.
+fn files() -> BTreeMap<&'static str, Vec<u8>> {
+    let big: Vec<u8> = (0..2 * BLOCK + 37).map(|i| (i * 31 % 251) as u8).collect();
+    BTreeMap::from([
+        ("notes.txt", b"an encrypted note\n".to_vec()),
+        ("empty.txt", Vec::new()),
+        ("exact.bin", vec![0x5a; 16]),
+        ("sub/big.bin", big),
+    ])
+}
+
+/// Writes one encrypted library into `dir` (commit `ctime` 1000).
+fn library(dir: &Path, enc_version: i64, check: Check<'_>) -> Library {
+    let store = ObjectStore::new(dir);
+    store.prepare_data_dir().unwrap();
+    let repo = RepoId::parse(REPO).unwrap();
+    let key = seal::block_key(enc_version, &secret(), &salt());
+    let mut top = Vec::new();
+    let mut sub = Vec::new();
+    for (path, plain) in files() {
+        let mut block_ids = Vec::new();
+        for chunk in plain.chunks(BLOCK) {
+            let cipher = seal::encrypt(&key, chunk);
+            let id = ObjectId::hash_of(&cipher);
+            store.write(ObjectKind::Block, &repo, &id, &cipher).unwrap();
+            block_ids.push(id);
+        }
+        let id = match plain.is_empty() {
+            true => ObjectId::ZERO,
+            false => write_fs(
+                &store,
+                &repo,
+                FsObject::File(SeafFile {
+                    block_ids,
+                    size: plain.len() as u64,
+                }),
+            ),
+        };
+        let (dir, name) = match path.split_once('/') {
+            Some((_, name)) => (&mut sub, name),
+            None => (&mut top, path),
+        };
+        dir.push(dirent(id, 0o100644, name, Some(plain.len() as u64)));
+    }
+    let sub_id = write_fs(&store, &repo, FsObject::Dir(SeafDir { dirents: sub }));
+    top.push(dirent(sub_id, 0o040000, "sub", None));
+    let root = write_fs(&store, &repo, FsObject::Dir(SeafDir { dirents: top }));
+    let head = write_commit(
+        &store,
+        repo,
+        root,
+        seal::enc_info(enc_version, REPO, PASSWORD, &secret(), &salt(), check),
+    );
+    Library {
+        store,
+        stores: RepoStores::new(repo, None),
+        head,
+        in_trash: false,
+    }
+}
+
+fn dirent(id: ObjectId, mode: u32, name: &str, size: Option<u64>) -> Dirent {
+    Dirent {
+        id,
+        mode,
+        modifier: size.map(|_| "a@example.com".into()),
+        mtime: 1_700_000_000,
+        name: name.into(),
+        size,
+    }
+}
+
+fn write_fs(store: &ObjectStore, repo: &RepoId, mut object: FsObject) -> ObjectId {
+    if let FsObject::Dir(d) = &mut object {
+        d.sort_entries();
+    }
+    let (id, stored) = object.encode();
+    store.write(ObjectKind::Fs, repo, &id, &stored).unwrap();
+    id
+}
+
+/// A commit as Seafile writes one for an encrypted library: the usual fields plus the
+/// encryption fields.
+fn write_commit(store: &ObjectStore, repo: RepoId, root: ObjectId, enc: super::crypt::EncInfo) -> ObjectId {
+    let mut commit = Commit {
+        commit_id: ObjectId::ZERO,
+        root_id: root,
+        repo_id: repo,
+        creator_name: Some("a@example.com".into()),
+        creator: "0".repeat(40),
+        description: "Added files".into(),
+        ctime: 1000,
+        parent_id: None,
+        second_parent_id: None,
+        repo_name: "Vault".into(),
+        repo_desc: String::new(),
+        repo_category: None,
+        encrypted: Some("true".into()),
+        enc_version: None,
+        magic: None,
+        key: None,
+        no_local_history: 1,
+        version: 1,
+        new_merge: None,
+    };
+    commit.commit_id = commit.compute_id_c();
+    let mut json = serde_json::to_value(&commit).unwrap();
+    let fields = serde_json::to_value(&enc).unwrap();
+    json.as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    let stored = serde_json::to_vec(&json).unwrap();
+    store
+        .write(ObjectKind::Commit, &repo, &commit.commit_id, &stored)
+        .unwrap();
+    commit.commit_id
+}
+
+fn export_all(lib: &Library, password: Option<&str>, to: &Path) -> anyhow::Result<u64> {
+    let commit = resolve(lib, &At::Head)?;
+    let key = library_key(lib, &commit.id, password)?;
+    let found = lookup(lib, commit.root, "/")?;
+    let options = Options {
+        key: key.as_ref(),
+        ..Default::default()
+    };
+    Ok(export(lib, &found, "", to, options, &|_| {})?.bytes)
+}
+
+const VARIANTS: [(i64, Check<'static>); 8] = [
+    (2, Check::Magic),
+    (3, Check::Magic),
+    (4, Check::Magic),
+    (2, Check::PwdHash(PBKDF2_SHA256, "1000")),
+    (3, Check::PwdHash(PBKDF2_SHA256, "2000")),
+    (4, Check::PwdHash(PBKDF2_SHA256, "1000")),
+    (3, Check::PwdHash(ARGON2ID, "2,64,2")),
+    (4, Check::PwdHash(ARGON2ID, "2,64,1")),
+];
+
+#[test]
+fn every_enc_version_and_password_check_exports_the_plaintext() {
+    for (v, check) in VARIANTS {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = library(dir.path(), v, check);
+        let out = tempfile::tempdir().unwrap();
+        let bytes = export_all(&lib, Some(PASSWORD), out.path()).unwrap_or_else(|e| panic!("v{v} {check:?}: {e:#}"));
+        let want = files();
+        assert_eq!(bytes, want.values().map(|f| f.len() as u64).sum::<u64>());
+        for (path, plain) in want {
+            assert_eq!(
+                std::fs::read(out.path().join(path)).unwrap(),
+                plain,
+                "{path}, v{v} {check:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_or_missing_password_is_refused_before_anything_is_written() {
+    for (v, check) in [VARIANTS[1], VARIANTS[7]] {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = library(dir.path(), v, check);
+        let to = dir.path().join("restore");
+        let err = export_all(&lib, Some("not it"), &to).unwrap_err();
+        assert!(err.to_string().contains("wrong password"), "{err:#}");
+        let err = export_all(&lib, None, &to).unwrap_err();
+        assert!(err.to_string().contains("--password-file"), "{err:#}");
+        assert!(!to.exists(), "nothing is written");
+    }
+}
+
+#[test]
+fn a_damaged_ciphertext_block_is_caught_by_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = library(dir.path(), 4, Check::Magic);
+    let block = lib.store.list(ObjectKind::Block, &lib.stores.objects).unwrap()[0];
+    let path = lib.store.path(ObjectKind::Block, &lib.stores.objects, &block);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let err = export_all(&lib, Some(PASSWORD), &dir.path().join("restore")).unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err:#}");
+}
