@@ -201,3 +201,27 @@ fn the_restore_one_file_runbook_works_as_written() {
     let want = fx.expected()["expected"][DOCUMENTS].as_object().unwrap().len();
     assert_eq!(files_under(&to).len(), want);
 }
+
+#[test]
+fn the_restore_encrypted_runbook_works_as_written() {
+    let Some(fx) = Fixture::unpack() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let to = out.path().join("restore");
+    let password_file = out.path().join("library.pw");
+    let secret = fx.expected()["encrypted_repo_password"].as_str().unwrap().to_string();
+    support::runbook::run_block(
+        "restore-encrypted",
+        &[
+            // The one interactive step: typing the password.
+            ("stty -echo; IFS= read -r PW; stty echo", format!("PW='{secret}'")),
+            ("/root/library.pw", password_file.to_string_lossy().into_owned()),
+            ("-c /etc/seaf-backup/backup.toml", store_args(&fx).join(" ")),
+            ("seaf-backup ", format!("{} ", support::seaf_backup_bin().display())),
+            ("/tmp/restore", to.to_string_lossy().into_owned()),
+        ],
+        out.path(),
+    );
+    let want = want_files(&fx.expected()["expected"][ENCRYPTED]);
+    assert_eq!(files_under(&to), want);
+    assert!(!password_file.exists(), "the runbook removes the password file");
+}
