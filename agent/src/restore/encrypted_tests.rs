@@ -11,7 +11,9 @@ use seaf_seafile::{
 
 use super::crypt::pwd_hash::{ARGON2ID, PBKDF2_SHA256};
 use super::crypt::seal::{self, Check};
+use super::crypt::{BlockKey, EncInfo};
 use super::export::{export, Options};
+use super::history::history;
 use super::password::library_key;
 use super::tree::{lookup, resolve, At};
 use super::Library;
@@ -39,54 +41,63 @@ fn files() -> BTreeMap<&'static str, Vec<u8>> {
     ])
 }
 
-/// Writes one encrypted library into `dir` (commit `ctime` 1000).
+/// Writes one encrypted library into `dir`: one commit.
 fn library(dir: &Path, enc_version: i64, check: Check<'_>) -> Library {
+    library_with(dir, enc_version, &[(PASSWORD, check)], 0)
+}
+
+/// Writes an encrypted library into `dir`: the same tree in one commit per password (the
+/// password changed between them), its folders listing each file `listed_extra` bytes bigger
+/// than it is.
+fn library_with(dir: &Path, enc_version: i64, passwords: &[(&str, Check<'_>)], listed_extra: u64) -> Library {
     let store = ObjectStore::new(dir);
     store.prepare_data_dir().unwrap();
     let repo = RepoId::parse(REPO).unwrap();
-    let key = seal::block_key(enc_version, &secret(), &salt());
+    let root = write_tree(
+        &store,
+        &repo,
+        &seal::block_key(enc_version, &secret(), &salt()),
+        listed_extra,
+    );
+    let mut head = None;
+    for (i, (password, check)) in passwords.iter().enumerate() {
+        let enc = seal::enc_info(enc_version, REPO, password, &secret(), &salt(), *check);
+        head = Some(write_commit(&store, repo, root, head, 1000 + i as i64, enc));
+    }
+    Library {
+        store,
+        stores: RepoStores::new(repo, None),
+        head: head.expect("at least one password"),
+        in_trash: false,
+    }
+}
+
+/// [`files`] as ciphertext blocks, plain file objects and folders; returns the root's id.
+fn write_tree(store: &ObjectStore, repo: &RepoId, key: &BlockKey, listed_extra: u64) -> ObjectId {
     let mut top = Vec::new();
     let mut sub = Vec::new();
     for (path, plain) in files() {
         let mut block_ids = Vec::new();
         for chunk in plain.chunks(BLOCK) {
-            let cipher = seal::encrypt(&key, chunk);
+            let cipher = seal::encrypt(key, chunk);
             let id = ObjectId::hash_of(&cipher);
-            store.write(ObjectKind::Block, &repo, &id, &cipher).unwrap();
+            store.write(ObjectKind::Block, repo, &id, &cipher).unwrap();
             block_ids.push(id);
         }
+        let size = plain.len() as u64;
         let id = match plain.is_empty() {
             true => ObjectId::ZERO,
-            false => write_fs(
-                &store,
-                &repo,
-                FsObject::File(SeafFile {
-                    block_ids,
-                    size: plain.len() as u64,
-                }),
-            ),
+            false => write_fs(store, repo, FsObject::File(SeafFile { block_ids, size })),
         };
         let (dir, name) = match path.split_once('/') {
             Some((_, name)) => (&mut sub, name),
             None => (&mut top, path),
         };
-        dir.push(dirent(id, 0o100644, name, Some(plain.len() as u64)));
+        dir.push(dirent(id, 0o100644, name, Some(size + listed_extra)));
     }
-    let sub_id = write_fs(&store, &repo, FsObject::Dir(SeafDir { dirents: sub }));
+    let sub_id = write_fs(store, repo, FsObject::Dir(SeafDir { dirents: sub }));
     top.push(dirent(sub_id, 0o040000, "sub", None));
-    let root = write_fs(&store, &repo, FsObject::Dir(SeafDir { dirents: top }));
-    let head = write_commit(
-        &store,
-        repo,
-        root,
-        seal::enc_info(enc_version, REPO, PASSWORD, &secret(), &salt(), check),
-    );
-    Library {
-        store,
-        stores: RepoStores::new(repo, None),
-        head,
-        in_trash: false,
-    }
+    write_fs(store, repo, FsObject::Dir(SeafDir { dirents: top }))
 }
 
 fn dirent(id: ObjectId, mode: u32, name: &str, size: Option<u64>) -> Dirent {
@@ -111,7 +122,14 @@ fn write_fs(store: &ObjectStore, repo: &RepoId, mut object: FsObject) -> ObjectI
 
 /// A commit as Seafile writes one for an encrypted library: the usual fields plus the
 /// encryption fields.
-fn write_commit(store: &ObjectStore, repo: RepoId, root: ObjectId, enc: super::crypt::EncInfo) -> ObjectId {
+fn write_commit(
+    store: &ObjectStore,
+    repo: RepoId,
+    root: ObjectId,
+    parent: Option<ObjectId>,
+    ctime: i64,
+    enc: EncInfo,
+) -> ObjectId {
     let mut commit = Commit {
         commit_id: ObjectId::ZERO,
         root_id: root,
@@ -119,8 +137,8 @@ fn write_commit(store: &ObjectStore, repo: RepoId, root: ObjectId, enc: super::c
         creator_name: Some("a@example.com".into()),
         creator: "0".repeat(40),
         description: "Added files".into(),
-        ctime: 1000,
-        parent_id: None,
+        ctime,
+        parent_id: parent,
         second_parent_id: None,
         repo_name: "Vault".into(),
         repo_desc: String::new(),
@@ -147,7 +165,11 @@ fn write_commit(store: &ObjectStore, repo: RepoId, root: ObjectId, enc: super::c
 }
 
 fn export_all(lib: &Library, password: Option<&str>, to: &Path) -> anyhow::Result<u64> {
-    let commit = resolve(lib, &At::Head)?;
+    export_at(lib, &At::Head, password, to)
+}
+
+fn export_at(lib: &Library, at: &At, password: Option<&str>, to: &Path) -> anyhow::Result<u64> {
+    let commit = resolve(lib, at)?;
     let key = library_key(lib, &commit.id, password)?;
     let found = lookup(lib, commit.root, "/")?;
     let options = Options {
@@ -212,4 +234,33 @@ fn a_damaged_ciphertext_block_is_caught_by_its_id() {
     std::fs::write(&path, bytes).unwrap();
     let err = export_all(&lib, Some(PASSWORD), &dir.path().join("restore")).unwrap_err();
     assert!(err.to_string().contains("corrupt"), "{err:#}");
+}
+
+#[test]
+fn after_a_password_change_an_old_commit_opens_with_either_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = [
+        ("old password", Check::Magic),
+        ("new password", Check::PwdHash(ARGON2ID, "2,64,1")),
+    ];
+    let lib = library_with(dir.path(), 4, &passwords, 0);
+    let first = At::Commit(history(&lib, None).unwrap().last().unwrap().id.to_hex());
+    for password in ["old password", "new password"] {
+        let out = tempfile::tempdir().unwrap();
+        export_at(&lib, &first, Some(password), out.path()).unwrap_or_else(|e| panic!("{password}: {e:#}"));
+        assert_eq!(
+            std::fs::read(out.path().join("notes.txt")).unwrap(),
+            files()["notes.txt"]
+        );
+    }
+    let err = export_all(&lib, Some("old password"), &dir.path().join("restore")).unwrap_err();
+    assert!(err.to_string().contains("wrong password"), "{err:#}");
+}
+
+#[test]
+fn a_folder_listing_another_size_than_the_decrypted_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = library_with(dir.path(), 3, &[(PASSWORD, Check::Magic)], 1);
+    let err = export_all(&lib, Some(PASSWORD), &dir.path().join("restore")).unwrap_err();
+    assert!(err.to_string().contains("inconsistent"), "{err:#}");
 }
