@@ -264,3 +264,28 @@ fn a_folder_listing_another_size_than_the_decrypted_file_is_refused() {
     let err = export_all(&lib, Some(PASSWORD), &dir.path().join("restore")).unwrap_err();
     assert!(err.to_string().contains("inconsistent"), "{err:#}");
 }
+
+#[test]
+fn a_virtual_library_of_an_encrypted_one_reads_its_origins_blocks() {
+    // Seafile gives a virtual library its own magic (over its own id) and the origin's key.
+    const VIRTUAL: &str = "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    let dir = tempfile::tempdir().unwrap();
+    let store = ObjectStore::new(dir.path());
+    store.prepare_data_dir().unwrap();
+    let (origin, repo) = (RepoId::parse(REPO).unwrap(), RepoId::parse(VIRTUAL).unwrap());
+    let root = write_tree(&store, &origin, &seal::block_key(3, &secret(), &salt()), 0);
+    let enc = seal::enc_info(3, VIRTUAL, PASSWORD, &secret(), &salt(), Check::Magic);
+    let head = write_commit(&store, repo, root, None, 1000, enc);
+    let lib = Library {
+        store,
+        stores: RepoStores::new(repo, Some(origin)),
+        head,
+        in_trash: false,
+    };
+    let out = tempfile::tempdir().unwrap();
+    export_all(&lib, Some(PASSWORD), out.path()).unwrap();
+    assert_eq!(
+        std::fs::read(out.path().join("sub/big.bin")).unwrap(),
+        files()["sub/big.bin"]
+    );
+}
