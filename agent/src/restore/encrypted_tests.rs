@@ -289,3 +289,24 @@ fn a_virtual_library_of_an_encrypted_one_reads_its_origins_blocks() {
         files()["sub/big.bin"]
     );
 }
+
+#[test]
+fn enc_version_1_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ObjectStore::new(dir.path());
+    store.prepare_data_dir().unwrap();
+    let repo = RepoId::parse(REPO).unwrap();
+    let root = write_fs(&store, &repo, FsObject::Dir(SeafDir { dirents: Vec::new() }));
+    let mut enc = seal::enc_info(2, REPO, PASSWORD, &secret(), &salt(), Check::Magic);
+    enc.enc_version = 1;
+    let head = write_commit(&store, repo, root, None, 1000, enc);
+    let lib = Library {
+        store,
+        stores: RepoStores::new(repo, None),
+        head,
+        in_trash: false,
+    };
+    let err = export_all(&lib, Some(PASSWORD), &dir.path().join("restore")).unwrap_err();
+    assert!(err.to_string().contains("enc_version 1 is not supported"), "{err:#}");
+    assert!(err.to_string().contains("Seafile server"), "{err:#}");
+}

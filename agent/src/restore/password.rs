@@ -74,6 +74,10 @@ pub fn library_key(lib: &Library, commit: &ObjectId, password: Option<&str>) -> 
                 None => "magic".into(),
             }
         ),
+        e @ (CryptError::UnsupportedVersion(_) | CryptError::UnsupportedAlgorithm(_)) => anyhow::bail!(
+            "library {repo}: {e}; restore it by starting a Seafile server on the backup \
+             (docs/operations.md, Failover)"
+        ),
         other => Err(other).with_context(|| format!("library {repo} cannot be decrypted")),
     }
 }
