@@ -45,41 +45,108 @@ fn files_under(root: &std::path::Path) -> BTreeMap<String, (String, u64)> {
     out
 }
 
+/// expected.json's files of one library: path → (sha1, size).
+fn want_files(files: &serde_json::Value) -> BTreeMap<String, (String, u64)> {
+    files
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(p, s)| {
+            (
+                p.clone(),
+                (s["sha1"].as_str().unwrap().to_string(), s["size"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn every_library_exported_at_head_is_what_was_uploaded() {
     let Some(fx) = Fixture::unpack() else { return };
     let expected = fx.expected();
     let mut checked = 0;
+    let password = tempfile::tempdir().unwrap();
+    let password_file = password.path().join("secret.pw");
+    let secret = expected["encrypted_repo_password"].as_str().unwrap();
+    std::fs::write(&password_file, format!("{secret}\n")).unwrap();
     for (repo, files) in expected["expected"].as_object().unwrap() {
         let out = tempfile::tempdir().unwrap();
         let to = out.path().join("restore");
-        let (code, stdout, stderr) = cli("export", &fx, &[repo, "--to", to.to_str().unwrap()]);
+        let mut args = vec![repo.as_str(), "--to", to.to_str().unwrap()];
         if repo == ENCRYPTED {
-            assert_eq!(code, 2, "{stdout}{stderr}");
-            assert!(stderr.contains("encrypted"), "{stderr}");
-            continue;
+            args.extend(["--password-file", password_file.to_str().unwrap()]);
         }
+        let (code, stdout, stderr) = cli("export", &fx, &args);
         assert_eq!(code, 0, "{repo}: {stdout}{stderr}");
         assert!(stdout.contains("every block verified"), "{stdout}");
-        let got = files_under(&to);
-        let want: BTreeMap<String, (String, u64)> = files
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(p, s)| {
-                (
-                    p.clone(),
-                    (s["sha1"].as_str().unwrap().to_string(), s["size"].as_u64().unwrap()),
-                )
-            })
-            .collect();
-        assert_eq!(got, want, "{repo}");
+        assert_eq!(stdout.contains("decrypted"), repo == ENCRYPTED, "{stdout}");
+        let want = want_files(files);
+        assert_eq!(files_under(&to), want, "{repo}");
         checked += want.len();
-        let (code, _, stderr) = cli("export", &fx, &[repo, "--to", to.to_str().unwrap()]);
+        let (code, _, stderr) = cli("export", &fx, &args);
         assert_eq!(code, 2, "a second export into the same folder is refused");
         assert!(stderr.contains("--overwrite"), "{stderr}");
     }
-    assert_eq!(checked, 11);
+    assert_eq!(checked, 16);
+}
+
+#[test]
+fn the_encrypted_library_needs_its_password_and_refuses_a_wrong_one() {
+    let Some(fx) = Fixture::unpack() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let to = out.path().join("restore");
+    let (code, stdout, stderr) = cli("export", &fx, &[ENCRYPTED, "--to", to.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("encrypted") && stderr.contains("--password-file"),
+        "{stderr}"
+    );
+    let wrong = out.path().join("wrong.pw");
+    std::fs::write(&wrong, "fixture-secret-PW\n").unwrap();
+    let (code, stdout, stderr) = cli(
+        "export",
+        &fx,
+        &[
+            ENCRYPTED,
+            "--to",
+            to.to_str().unwrap(),
+            "--password-file",
+            wrong.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("wrong password"), "{stderr}");
+    assert!(!to.exists(), "nothing is written with a wrong password");
+    // One file, at an older commit, with a password file that ends in CRLF.
+    let right = out.path().join("right.pw");
+    let secret = fx.expected()["encrypted_repo_password"].as_str().unwrap().to_string();
+    std::fs::write(&right, format!("{secret}\r\nignored second line\n")).unwrap();
+    // Commit 49cb518e, the last before "Modified \"secret.txt\"" (the fixture's MANIFEST.txt).
+    let at = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_311_146));
+    std::fs::create_dir(&to).unwrap();
+    let (code, stdout, stderr) = cli(
+        "export",
+        &fx,
+        &[
+            ENCRYPTED,
+            "/secret.txt",
+            "--at",
+            &at.to_string(),
+            "--to",
+            to.to_str().unwrap(),
+            "--password-file",
+            right.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // The version uploaded first, decrypted (its sha1 computed from the fixture with Python's
+    // `cryptography`, independently of this tool).
+    let old = std::fs::read(to.join("secret.txt")).unwrap();
+    assert_eq!(old, b"top secret v1\n");
+    assert_eq!(
+        ObjectId::hash_of(&old).to_hex(),
+        "c3948fd318c136810b1b741f5f7c6ea015ea7d10"
+    );
 }
 
 #[test]
@@ -133,4 +200,28 @@ fn the_restore_one_file_runbook_works_as_written() {
     );
     let want = fx.expected()["expected"][DOCUMENTS].as_object().unwrap().len();
     assert_eq!(files_under(&to).len(), want);
+}
+
+#[test]
+fn the_restore_encrypted_runbook_works_as_written() {
+    let Some(fx) = Fixture::unpack() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let to = out.path().join("restore");
+    let password_file = out.path().join("library.pw");
+    let secret = fx.expected()["encrypted_repo_password"].as_str().unwrap().to_string();
+    support::runbook::run_block(
+        "restore-encrypted",
+        &[
+            // The one interactive step: typing the password.
+            ("stty -echo; IFS= read -r PW; stty echo", format!("PW='{secret}'")),
+            ("/root/library.pw", password_file.to_string_lossy().into_owned()),
+            ("-c /etc/seaf-backup/backup.toml", store_args(&fx).join(" ")),
+            ("seaf-backup ", format!("{} ", support::seaf_backup_bin().display())),
+            ("/tmp/restore", to.to_string_lossy().into_owned()),
+        ],
+        out.path(),
+    );
+    let want = want_files(&fx.expected()["expected"][ENCRYPTED]);
+    assert_eq!(files_under(&to), want);
+    assert!(!password_file.exists(), "the runbook removes the password file");
 }

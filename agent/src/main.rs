@@ -182,9 +182,12 @@ enum Command {
     #[command(after_help = "Examples:\n  \
         seaf-backup export -c backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c --to /tmp/restore\n  \
         seaf-backup export -c backup.toml 300ca0c9-310b-4344-8289-441bcd1e031c /docs/report.odt \\\n      \
-        --at 2026-11-30T12:00:00Z --to /tmp/restore\n\n\
+        --at 2026-11-30T12:00:00Z --to /tmp/restore\n  \
+        seaf-backup export -c backup.toml 93db6fa3-9640-4451-b106-e53ed56de966 --to /tmp/restore \\\n      \
+        --password-file /root/library.pw\n\n\
         A folder's contents go into --to (created if missing); a file goes into --to when it is a\n\
-        folder, else to that path. Encrypted libraries are refused.")]
+        folder, else to that path. An encrypted library (enc_version 2, 3, 4) needs its password in\n\
+        --password-file; a wrong one is refused before anything is written.")]
     Export {
         #[command(flatten)]
         store: StoreArgs,
@@ -202,6 +205,9 @@ enum Command {
         /// Replace files that exist at the destination.
         #[arg(long)]
         overwrite: bool,
+        /// An encrypted library's password, on the first line of this file.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
     },
     /// Check that every library head in a seafile database has its complete, id-verified history
     /// on disk. Exits 1 and prints one line per missing or corrupt object when not.
@@ -291,6 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             at,
             to,
             overwrite,
+            password_file,
         } => {
             let request = commands::export::Request {
                 library,
@@ -298,6 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 at,
                 to,
                 overwrite,
+                password_file,
             };
             commands::export::command(store.source(), request).await
         }

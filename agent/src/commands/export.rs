@@ -5,11 +5,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use seaf_seafile::{Commit, ObjectKind};
-
 use crate::restore::export::{export, total_bytes, Options};
+use crate::restore::password::{library_key, read_password_file};
 use crate::restore::tree::{lookup, resolve, time, At};
-use crate::restore::{open, Library, Source};
+use crate::restore::{open, Source};
 
 /// What to export, and where.
 pub struct Request {
@@ -18,14 +17,24 @@ pub struct Request {
     pub at: Option<String>,
     pub to: PathBuf,
     pub overwrite: bool,
+    /// The password of an encrypted library, on the first line of this file.
+    pub password_file: Option<PathBuf>,
 }
 
 pub async fn command(source: Source, request: Request) -> anyhow::Result<ExitCode> {
     let at = request.at.as_deref().map(At::parse).transpose()?.unwrap_or(At::Head);
+    let password = request.password_file.as_deref().map(read_password_file).transpose()?;
     let lib = open(source, &request.library).await?;
     let done = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let commit = resolve(&lib, &at)?;
-        refuse_encrypted(&lib, &commit.id)?;
+        // Checked before anything is written: a wrong password leaves the destination alone.
+        let key = library_key(&lib, &commit.id, password.as_deref())?;
+        if key.is_none() && password.is_some() {
+            eprintln!(
+                "note: library {} is not encrypted; --password-file is not needed",
+                request.library
+            );
+        }
         let found = lookup(&lib, commit.root, &request.path)?;
         let name = request
             .path
@@ -36,15 +45,16 @@ pub async fn command(source: Source, request: Request) -> anyhow::Result<ExitCod
         let bar = progress_bar(total_bytes(&lib, &found)?);
         let options = Options {
             overwrite: request.overwrite,
+            key: key.as_ref(),
         };
         let exported = export(&lib, &found, &name, &request.to, options, &|n| bar.inc(n))?;
         bar.finish_and_clear();
-        Ok((commit, exported, request))
+        Ok((commit, exported, request, key.is_some()))
     })
     .await??;
-    let (commit, exported, request) = done;
+    let (commit, exported, request, decrypted) = done;
     println!(
-        "exported {} files, {} folders, {} bytes of {}{} as of commit {} ({}) to {}; every block verified",
+        "exported {} files, {} folders, {} bytes of {}{} as of commit {} ({}) to {}; every block verified{}",
         exported.files,
         exported.dirs,
         exported.bytes,
@@ -56,23 +66,10 @@ pub async fn command(source: Source, request: Request) -> anyhow::Result<ExitCod
         },
         commit.id.short(),
         time(commit.ctime),
-        request.to.display()
+        request.to.display(),
+        if decrypted { " and decrypted" } else { "" }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Encrypted libraries' blocks are ciphertext: exporting them needs the library's password.
-fn refuse_encrypted(lib: &Library, commit: &seaf_seafile::ObjectId) -> anyhow::Result<()> {
-    let bytes = lib.store.read(ObjectKind::Commit, &lib.stores.repo, commit)?;
-    let c = Commit::parse(&bytes)?;
-    let encrypted = c.encrypted.as_deref().is_some_and(|e| e == "true" || e == "1");
-    anyhow::ensure!(
-        !encrypted,
-        "library {} is encrypted (enc_version {}): this release cannot decrypt it; restore it with a Seafile server started on the backup",
-        lib.stores.repo,
-        c.enc_version.unwrap_or(0)
-    );
-    Ok(())
 }
 
 /// A bar of bytes on a terminal; hidden otherwise (a log or a pipe).

@@ -10,6 +10,7 @@ use anyhow::Context;
 use seaf_seafile::{FsObject, ObjectId, ObjectKind};
 use sha1::{Digest, Sha1};
 
+use super::crypt::BlockKey;
 use super::tree::{read_dir, read_fs, Found};
 use super::Library;
 
@@ -23,9 +24,11 @@ pub struct Exported {
 
 /// How to export.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
+pub struct Options<'a> {
     /// Replace files that exist at the destination (otherwise refuse them).
     pub overwrite: bool,
+    /// The key of an encrypted library's blocks ([`super::password::library_key`]).
+    pub key: Option<&'a BlockKey>,
 }
 
 /// Writes `found` (named `name` in its folder) under `to`: a folder's contents into `to`, a
@@ -35,7 +38,7 @@ pub fn export(
     found: &Found,
     name: &str,
     to: &Path,
-    options: Options,
+    options: Options<'_>,
     progress: &dyn Fn(u64),
 ) -> anyhow::Result<Exported> {
     let mut out = Exported::default();
@@ -46,7 +49,12 @@ pub fn export(
         }
         Found::File(item) => {
             let dest = if to.is_dir() { to.join(name) } else { to.to_path_buf() };
-            write_file(lib, item.id, item.mtime, &dest, options, progress, &mut out)?;
+            let file = FileRef {
+                id: item.id,
+                mtime: item.mtime,
+                listed: Some(item.size),
+            };
+            write_file(lib, &file, &dest, options, progress, &mut out)?;
         }
     }
     Ok(out)
@@ -87,7 +95,7 @@ fn write_dir(
     lib: &Library,
     id: ObjectId,
     to: &Path,
-    options: Options,
+    options: Options<'_>,
     progress: &dyn Fn(u64),
     out: &mut Exported,
 ) -> anyhow::Result<()> {
@@ -99,7 +107,12 @@ fn write_dir(
             set_mtime(&dest, d.mtime)?;
             out.dirs += 1;
         } else {
-            write_file(lib, d.id, d.mtime, &dest, options, progress, out)?;
+            let file = FileRef {
+                id: d.id,
+                mtime: d.mtime,
+                listed: d.size,
+            };
+            write_file(lib, &file, &dest, options, progress, out)?;
         }
     }
     Ok(())
@@ -116,18 +129,26 @@ fn safe_name(name: &str) -> anyhow::Result<&str> {
     Ok(name)
 }
 
-fn write_file(
-    lib: &Library,
+/// A file as its folder lists it.
+struct FileRef {
     id: ObjectId,
     mtime: i64,
+    /// The size in the folder entry (the plaintext size, for encrypted libraries).
+    listed: Option<u64>,
+}
+
+fn write_file(
+    lib: &Library,
+    file: &FileRef,
     dest: &Path,
-    options: Options,
+    options: Options<'_>,
     progress: &dyn Fn(u64),
     out: &mut Exported,
 ) -> anyhow::Result<()> {
     if dest.exists() && !options.overwrite {
         anyhow::bail!("{} exists; pass --overwrite to replace it", dest.display());
     }
+    let (id, mtime) = (file.id, file.mtime);
     let (blocks, size) = match id.is_zero() {
         true => (Vec::new(), 0),
         false => match read_fs(lib, id)? {
@@ -135,8 +156,14 @@ fn write_file(
             FsObject::Dir(_) => anyhow::bail!("fs object {id} is a folder where a file was expected"),
         },
     };
+    if let Some(listed) = file.listed.filter(|l| *l != size) {
+        anyhow::bail!(
+            "{}: its folder lists {listed} bytes, its file object {id} says {size}; the tree is inconsistent",
+            dest.display()
+        );
+    }
     let tmp = temp_beside(dest);
-    let written = copy_blocks(lib, &blocks, &tmp, progress).inspect_err(|_| {
+    let written = copy_blocks(lib, &blocks, &tmp, options.key, progress).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })?;
     if written != size {
@@ -161,36 +188,85 @@ fn temp_beside(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.seaf-export-tmp"))
 }
 
-/// Concatenates the blocks into `path`, each checked against its id; returns the bytes.
-fn copy_blocks(lib: &Library, blocks: &[ObjectId], path: &Path, progress: &dyn Fn(u64)) -> anyhow::Result<u64> {
+/// Concatenates the blocks into `path`, each checked against its id (and decrypted with `key`
+/// when given); returns the bytes written.
+fn copy_blocks(
+    lib: &Library,
+    blocks: &[ObjectId],
+    path: &Path,
+    key: Option<&BlockKey>,
+    progress: &dyn Fn(u64),
+) -> anyhow::Result<u64> {
     let mut file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut total = 0;
     let mut buf = vec![0u8; 256 << 10];
     for block in blocks {
-        let mut src = lib.store.open(ObjectKind::Block, &lib.stores.objects, block)?;
-        let mut hasher = Sha1::new();
-        loop {
-            let n = match src.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e).context(format!("reading block {block}")),
-            };
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .with_context(|| format!("writing {}", path.display()))?;
-            total += n as u64;
-            progress(n as u64);
+        let n = match key {
+            None => copy_block(lib, block, &mut buf, (&mut file, path), progress)?,
+            Some(key) => decrypt_block(lib, block, key, (&mut file, path))?,
+        };
+        total += n;
+        if key.is_some() {
+            progress(n);
         }
-        let actual = ObjectId::from_digest(hasher.finalize().into());
-        anyhow::ensure!(
-            actual == *block,
-            "block {block} is corrupt in the store (its content hashes to {actual}); run `seaf-backup verify`"
-        );
     }
     file.sync_all()
         .with_context(|| format!("flushing {}", path.display()))?;
     Ok(total)
+}
+
+/// One plain block, streamed.
+fn copy_block(
+    lib: &Library,
+    block: &ObjectId,
+    buf: &mut [u8],
+    (file, path): (&mut File, &Path),
+    progress: &dyn Fn(u64),
+) -> anyhow::Result<u64> {
+    let mut src = lib.store.open(ObjectKind::Block, &lib.stores.objects, block)?;
+    let mut hasher = Sha1::new();
+    let mut total = 0;
+    loop {
+        let n = match src.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context(format!("reading block {block}")),
+        };
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])
+            .with_context(|| format!("writing {}", path.display()))?;
+        total += n as u64;
+        progress(n as u64);
+    }
+    check_id(block, hasher.finalize().into())?;
+    Ok(total)
+}
+
+/// One block of an encrypted library: its id is the hash of the ciphertext, checked before it
+/// is decrypted whole (blocks are at most 8 MiB).
+fn decrypt_block(
+    lib: &Library,
+    block: &ObjectId,
+    key: &BlockKey,
+    (file, path): (&mut File, &Path),
+) -> anyhow::Result<u64> {
+    let mut data = lib.store.read(ObjectKind::Block, &lib.stores.objects, block)?;
+    check_id(block, Sha1::digest(&data).into())?;
+    key.decrypt_in_place(&mut data)
+        .with_context(|| format!("block {block} does not decrypt with this library's key"))?;
+    file.write_all(&data)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(data.len() as u64)
+}
+
+fn check_id(block: &ObjectId, digest: [u8; 20]) -> anyhow::Result<()> {
+    let actual = ObjectId::from_digest(digest);
+    anyhow::ensure!(
+        actual == *block,
+        "block {block} is corrupt in the store (its content hashes to {actual}); run `seaf-backup verify`"
+    );
+    Ok(())
 }
 
 fn set_mtime(path: &Path, mtime: i64) -> anyhow::Result<()> {

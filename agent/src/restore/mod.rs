@@ -3,8 +3,10 @@
 //! or time ([`tree`]), and a folder or file of it written out as plain files ([`export`]).
 //! What users lose is one file or folder; this gets it back.
 
+pub mod crypt;
 pub mod export;
 pub mod history;
+pub mod password;
 pub mod tree;
 
 use std::path::PathBuf;
@@ -73,6 +75,9 @@ pub async fn open(source: Source, repo: &str) -> anyhow::Result<Library> {
         in_trash,
     })
 }
+
+#[cfg(test)]
+mod encrypted_tests;
 
 #[cfg(test)]
 mod tests {
@@ -176,7 +181,10 @@ mod tests {
             // Again: refused, unless asked.
             let again = export::export(&l, &found, "", out.path(), export::Options::default(), &quiet);
             assert!(again.unwrap_err().to_string().contains("--overwrite"));
-            let options = export::Options { overwrite: true };
+            let options = export::Options {
+                overwrite: true,
+                ..Default::default()
+            };
             export::export(&l, &found, "", out.path(), options, &quiet).unwrap();
         }
         // One file, into a folder.
