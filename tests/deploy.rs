@@ -770,9 +770,11 @@ fn cli_flags() -> BTreeMap<String, BTreeSet<String>> {
             .filter(|(f, _)| indent == 8 && t.ends_with(',') && f.bytes().all(|c| c.is_ascii_lowercase() || c == b'_'))
         {
             let flags = commands.get_mut(current.as_ref().expect("a variant")).unwrap();
-            // `store: StoreArgs` is flattened: -c FILE, or --data-dir and --database-url.
+            // `store: StoreArgs` is flattened: -c FILE, or --data-dir and --database-url;
+            // `point: PointArgs` too: LIBRARY [PATH] and --at.
             let fields: &[&str] = match field {
                 "store" => &["config", "data_dir", "database_url"],
+                "point" => &["at"],
                 f => &[f][..],
             };
             for field in fields {

@@ -56,6 +56,30 @@ impl StoreArgs {
     }
 }
 
+/// A library, a folder or file in it and a point of its history (`ls`, `export`).
+#[derive(clap::Args)]
+struct PointArgs {
+    /// The library's id.
+    library: String,
+    /// A folder or file in the library.
+    #[arg(default_value = "/")]
+    path: String,
+    /// A commit (id or a prefix of at least 6 digits) or an RFC 3339 time: the newest commit at
+    /// or before it. Default: the head.
+    #[arg(long, value_name = "COMMIT|RFC3339")]
+    at: Option<String>,
+}
+
+impl PointArgs {
+    fn point(self) -> seaf_backup::restore::Point {
+        seaf_backup::restore::Point {
+            library: self.library,
+            path: self.path,
+            at: self.at,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the primary role beside a Seafile server: publish every library update to Kafka and
@@ -165,15 +189,8 @@ enum Command {
     Ls {
         #[command(flatten)]
         store: StoreArgs,
-        /// The library's id.
-        library: String,
-        /// A folder or file in the library.
-        #[arg(default_value = "/")]
-        path: String,
-        /// A commit (id or a prefix of at least 6 digits) or an RFC 3339 time: the newest commit
-        /// at or before it. Default: the head.
-        #[arg(long, value_name = "COMMIT|RFC3339")]
-        at: Option<String>,
+        #[command(flatten)]
+        point: PointArgs,
         #[arg(long)]
         json: bool,
     },
@@ -191,14 +208,8 @@ enum Command {
     Export {
         #[command(flatten)]
         store: StoreArgs,
-        /// The library's id.
-        library: String,
-        /// A folder or file in the library.
-        #[arg(default_value = "/")]
-        path: String,
-        /// A commit (id or a prefix of at least 6 digits) or an RFC 3339 time. Default: the head.
-        #[arg(long, value_name = "COMMIT|RFC3339")]
-        at: Option<String>,
+        #[command(flatten)]
+        point: PointArgs,
         /// Where to write.
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
@@ -283,26 +294,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => commands::history::command(store.source(), &library, limit, json).await,
-        Command::Ls {
-            store,
-            library,
-            path,
-            at,
-            json,
-        } => commands::ls::command(store.source(), &library, &path, at.as_deref(), json).await,
+        Command::Ls { store, point, json } => commands::ls::command(store.source(), point.point(), json).await,
         Command::Export {
             store,
-            library,
-            path,
-            at,
+            point,
             to,
             overwrite,
             password_file,
         } => {
             let request = commands::export::Request {
-                library,
-                path,
-                at,
+                point: point.point(),
                 to,
                 overwrite,
                 password_file,

@@ -7,14 +7,12 @@ use std::process::ExitCode;
 
 use crate::restore::export::{export, total_bytes, Options};
 use crate::restore::password::{library_key, read_password_file};
-use crate::restore::tree::{lookup, resolve, time, At};
-use crate::restore::{open, Source};
+use crate::restore::tree::{at_path, time};
+use crate::restore::{open, Point, Source};
 
 /// What to export, and where.
 pub struct Request {
-    pub library: String,
-    pub path: String,
-    pub at: Option<String>,
+    pub point: Point,
     pub to: PathBuf,
     pub overwrite: bool,
     /// The password of an encrypted library, on the first line of this file.
@@ -22,21 +20,21 @@ pub struct Request {
 }
 
 pub async fn command(source: Source, request: Request) -> anyhow::Result<ExitCode> {
-    let at = request.at.as_deref().map(At::parse).transpose()?.unwrap_or(At::Head);
+    let at = request.point.at()?;
     let password = request.password_file.as_deref().map(read_password_file).transpose()?;
-    let lib = open(source, &request.library).await?;
+    let lib = open(source, &request.point.library).await?;
     let done = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let commit = resolve(&lib, &at)?;
+        let (commit, found) = at_path(&lib, &at, &request.point.path)?;
         // Checked before anything is written: a wrong password leaves the destination alone.
         let key = library_key(&lib, &commit.id, password.as_deref())?;
         if key.is_none() && password.is_some() {
             eprintln!(
                 "note: library {} is not encrypted; --password-file is not needed",
-                request.library
+                request.point.library
             );
         }
-        let found = lookup(&lib, commit.root, &request.path)?;
         let name = request
+            .point
             .path
             .rsplit('/')
             .find(|p| !p.is_empty())
@@ -58,11 +56,11 @@ pub async fn command(source: Source, request: Request) -> anyhow::Result<ExitCod
         exported.files,
         exported.dirs,
         exported.bytes,
-        request.library,
-        if request.path == "/" {
+        request.point.library,
+        if request.point.path == "/" {
             String::new()
         } else {
-            format!(" {}", request.path)
+            format!(" {}", request.point.path)
         },
         commit.id.short(),
         time(commit.ctime),

@@ -5,19 +5,13 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::restore::tree::{lookup, resolve, time, At, Found, Item};
-use crate::restore::{open, Source};
+use crate::restore::tree::{at_path, time, Found, Item};
+use crate::restore::{open, Point, Source};
 
-pub async fn command(source: Source, repo: &str, path: &str, at: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
-    let at = at.map(At::parse).transpose()?.unwrap_or(At::Head);
-    let lib = open(source, repo).await?;
-    let path = path.to_string();
-    let (commit, found) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let commit = resolve(&lib, &at)?;
-        let found = lookup(&lib, commit.root, &path)?;
-        Ok((commit, found))
-    })
-    .await??;
+pub async fn command(source: Source, point: Point, json: bool) -> anyhow::Result<ExitCode> {
+    let at = point.at()?;
+    let lib = open(source, &point.library).await?;
+    let (commit, found) = tokio::task::spawn_blocking(move || at_path(&lib, &at, &point.path)).await??;
     let items = match found {
         Found::Dir { items, .. } => items,
         Found::File(item) => vec![item],

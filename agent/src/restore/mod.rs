@@ -24,6 +24,27 @@ pub struct Library {
     pub in_trash: bool,
 }
 
+/// A library, a folder or file in it, and a point of its history (`--at`): what `ls` and
+/// `export` are asked for.
+pub struct Point {
+    pub library: String,
+    pub path: String,
+    /// A commit id or prefix, or an RFC 3339 time; `None` for the head.
+    pub at: Option<String>,
+}
+
+impl Point {
+    /// `--at` parsed.
+    pub fn at(&self) -> anyhow::Result<tree::At> {
+        Ok(self
+            .at
+            .as_deref()
+            .map(tree::At::parse)
+            .transpose()?
+            .unwrap_or(tree::At::Head))
+    }
+}
+
 /// Where to read: a configuration file's storage side, or a data directory and database.
 pub struct Source {
     pub config: Option<PathBuf>,

@@ -80,6 +80,13 @@ pub enum Found {
     File(Item),
 }
 
+/// The commit `at` names and what is at `path` in its tree: what `ls` and `export` read.
+pub fn at_path(lib: &Library, at: &At, path: &str) -> anyhow::Result<(Entry, Found)> {
+    let commit = resolve(lib, at)?;
+    let found = lookup(lib, commit.root, path)?;
+    Ok((commit, found))
+}
+
 /// What is at `path` (`/`, `/a/b`) in the tree rooted at `root`.
 pub fn lookup(lib: &Library, root: ObjectId, path: &str) -> anyhow::Result<Found> {
     let mut dir_id = root;
