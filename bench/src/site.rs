@@ -161,7 +161,7 @@ impl BackupSide {
         with_properties(
             self.dep
                 .backup_config(&self.data, &self.test_db.url, &self.dep.backup_metrics, "1h")
-                .replace("workers = 4", "workers = 8"),
+                .replace("workers = 4", &format!("workers = {}", backup_workers())),
         )
     }
 
@@ -292,6 +292,14 @@ fn where_the_copy_went(agent: &Agent) -> String {
         m("seaf_backup_bytes_fetched_total"),
         m("seaf_backup_bytes_written_total"),
     )
+}
+
+/// `[backup] workers` of the bench's backups: 8 (the default), or `SEAF_BENCH_BACKUP_WORKERS`.
+pub fn backup_workers() -> usize {
+    std::env::var("SEAF_BENCH_BACKUP_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
 }
 
 pub fn primary_config(dep: &Deployment, data: &Path, url: &str, dir: &Path, poll: &str) -> String {
