@@ -179,35 +179,69 @@ fn staging_files_are_renamed_into_place_or_removed_with_their_batch() {
     commit.stop();
 }
 
-/// The real disk, whose first barrier waits until the test opens the gate.
-struct GatedDisk {
-    inner: RealDisk,
-    gate: Mutex<Gate>,
+/// A gate the disk's barriers wait at until the test opens it.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
     changed: Condvar,
 }
 
 #[derive(Default)]
-struct Gate {
+struct GateState {
     waiting: bool,
     open: bool,
 }
 
-impl GatedDisk {
+impl Gate {
     fn wait_for_barrier(&self) {
-        let mut g = self.gate.lock().unwrap();
+        let mut g = self.state.lock().unwrap();
         while !g.waiting {
             g = self.changed.wait(g).unwrap();
         }
     }
 
     fn open(&self) {
-        self.gate.lock().unwrap().open = true;
+        self.state.lock().unwrap().open = true;
         self.changed.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut g = self.state.lock().unwrap();
+        g.waiting = true;
+        self.changed.notify_all();
+        while !g.open {
+            g = self.changed.wait(g).unwrap();
+        }
     }
 }
 
-impl Disk for GatedDisk {
+/// The real disk, except that barriers wait at `gate` and writing a file whose name contains
+/// `failing` fails as a full disk would.
+struct TestDisk {
+    inner: RealDisk,
+    gate: Option<Arc<Gate>>,
+    failing: Option<String>,
+}
+
+impl TestDisk {
+    fn new(dir: &Path) -> TestDisk {
+        TestDisk {
+            inner: RealDisk::new(&[dir.to_path_buf()]).unwrap(),
+            gate: None,
+            failing: None,
+        }
+    }
+}
+
+impl Disk for TestDisk {
     fn write(&self, p: &Path, d: &[u8]) -> std::io::Result<()> {
+        if self
+            .failing
+            .as_ref()
+            .is_some_and(|f| p.to_string_lossy().contains(f.as_str()))
+        {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
         self.inner.write(p, d)
     }
     fn rename(&self, f: &Path, t: &Path) -> std::io::Result<()> {
@@ -229,13 +263,9 @@ impl Disk for GatedDisk {
         self.inner.list(d)
     }
     fn syncfs(&self) -> std::io::Result<()> {
-        let mut g = self.gate.lock().unwrap();
-        g.waiting = true;
-        self.changed.notify_all();
-        while !g.open {
-            g = self.changed.wait(g).unwrap();
+        if let Some(gate) = &self.gate {
+            gate.pass();
         }
-        drop(g);
         self.inner.syncfs()
     }
 }
@@ -247,12 +277,12 @@ fn batches_handed_over_while_a_group_is_at_work_share_the_next_groups_barriers()
     for d in layout.dirs() {
         std::fs::create_dir_all(d).unwrap();
     }
-    let disk = Arc::new(GatedDisk {
-        inner: RealDisk::new(&[dir.path().to_path_buf()]).unwrap(),
-        gate: Mutex::default(),
-        changed: Condvar::new(),
+    let gate = Arc::new(Gate::default());
+    let disk = Arc::new(TestDisk {
+        gate: Some(gate.clone()),
+        ..TestDisk::new(dir.path())
     });
-    let commit = GroupCommit::open_on(layout, disk.clone()).unwrap();
+    let commit = GroupCommit::open_on(layout, disk).unwrap();
     let rt = rt();
     let batch = |n: u8| {
         let mut b = commit.batch();
@@ -265,13 +295,13 @@ fn batches_handed_over_while_a_group_is_at_work_share_the_next_groups_barriers()
     let mut cx = Context::from_waker(Waker::noop());
     let mut first = Box::pin(batch(0).commit());
     assert!(matches!(first.as_mut().poll(&mut cx), Poll::Pending));
-    disk.wait_for_barrier();
+    gate.wait_for_barrier();
     // The committer is inside the first group's barrier: hand ten more batches over.
     let mut rest: Vec<_> = (1..=10).map(|n| Box::pin(batch(n).commit())).collect();
     for f in &mut rest {
         assert!(matches!(f.as_mut().poll(&mut cx), Poll::Pending));
     }
-    disk.open();
+    gate.open();
     rt.block_on(async {
         first.await.unwrap();
         for f in rest {
@@ -359,42 +389,6 @@ fn open_recovers_a_dead_writers_group_and_leaves_a_live_writers_files_alone() {
     live.stop();
 }
 
-/// The real disk, except that writing any file whose name contains `failing` fails.
-struct FailingDisk {
-    inner: RealDisk,
-    failing: String,
-}
-
-impl Disk for FailingDisk {
-    fn write(&self, p: &Path, d: &[u8]) -> std::io::Result<()> {
-        if p.to_string_lossy().contains(&self.failing) {
-            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
-        }
-        self.inner.write(p, d)
-    }
-    fn rename(&self, f: &Path, t: &Path) -> std::io::Result<()> {
-        self.inner.rename(f, t)
-    }
-    fn remove(&self, p: &Path) -> std::io::Result<bool> {
-        self.inner.remove(p)
-    }
-    fn read(&self, p: &Path) -> std::io::Result<Option<Vec<u8>>> {
-        self.inner.read(p)
-    }
-    fn exists(&self, p: &Path) -> std::io::Result<bool> {
-        self.inner.exists(p)
-    }
-    fn create_dir_all(&self, d: &Path) -> std::io::Result<()> {
-        self.inner.create_dir_all(d)
-    }
-    fn list(&self, d: &Path) -> std::io::Result<Vec<String>> {
-        self.inner.list(d)
-    }
-    fn syncfs(&self) -> std::io::Result<()> {
-        self.inner.syncfs()
-    }
-}
-
 /// Temp files are written on several threads, but objects get their names in closure order:
 /// when one cannot be written, the objects before it are in place and none after it is, not
 /// even those whose temp file was written, and no temp file stays behind.
@@ -414,9 +408,9 @@ fn a_batch_that_fails_midway_names_nothing_after_the_failure_and_leaves_no_temp_
     })
     .encode();
     let failing = 25;
-    let disk = Arc::new(FailingDisk {
-        inner: RealDisk::new(&[dir.path().to_path_buf()]).unwrap(),
-        failing: ids[failing].to_hex()[2..].to_string(),
+    let disk = Arc::new(TestDisk {
+        failing: Some(ids[failing].to_hex()[2..].to_string()),
+        ..TestDisk::new(dir.path())
     });
     let commit = GroupCommit::open_on(layout, disk).unwrap();
     let mut batch = commit.batch();
