@@ -117,10 +117,15 @@ impl SeafileDb {
     /// Every carried row of `repo`, with every column this database has but the surrogate
     /// `id`. Tables this database does not have are left out.
     pub async fn library_rows(&self, repo: &RepoId) -> Result<LibraryRows, DbError> {
-        let catalogue = self.catalogue().await?;
+        self.library_rows_in(repo, &self.catalogue().await?).await
+    }
+
+    /// [`Self::library_rows`] with the columns of a catalogue read before (reading it is the
+    /// costliest statement of the lot on MySQL).
+    pub async fn library_rows_in(&self, repo: &RepoId, catalogue: &Catalogue) -> Result<LibraryRows, DbError> {
         let mut out = LibraryRows::new(*repo);
         for table in CARRIED_TABLES {
-            let Some((db_table, columns)) = find_table(&catalogue, table.name) else {
+            let Some((db_table, columns)) = find_table(catalogue, table.name) else {
                 continue;
             };
             let columns: Vec<Column> = columns.iter().filter(|c| is_carried_column(&c.name)).cloned().collect();

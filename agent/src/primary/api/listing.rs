@@ -58,9 +58,16 @@ pub(super) async fn library_rows(State(state): State<ApiState>, Path(repo): Path
         Ok(r) => r,
         Err(r) => return r.into_response(),
     };
-    match state.db.library_rows(&repo).await {
+    let rows = match state.catalogue.get(&state.db).await {
+        Ok(catalogue) => state.db.library_rows_in(&repo, &catalogue).await,
+        Err(e) => Err(e),
+    };
+    match rows {
         Ok(rows) => Json(rows).into_response(),
-        Err(e) => internal(e),
+        Err(e) => {
+            state.catalogue.forget().await;
+            internal(e)
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 //! - `POST /repos/{repo}/blocks`           batch of small blocks
 //! - `POST /repos/{repo}/pack`             every object the backup lacks, in one streamed pack
 
+mod catalogue;
 mod guard;
 mod listing;
 mod objects;
@@ -56,6 +57,8 @@ pub struct ApiState {
     /// the map is emptied when it reaches [`MAX_CACHED_STORES`], so ids a client makes up
     /// cannot grow it without end.
     stores: Arc<Mutex<HashMap<RepoId, RepoId>>>,
+    /// The columns of Seafile's tables, for `rows`.
+    pub(super) catalogue: catalogue::CachedCatalogue,
 }
 
 impl ApiState {
@@ -65,6 +68,7 @@ impl ApiState {
             db,
             token_digest: Sha1::digest(sync_token.as_bytes()).into(),
             stores: Arc::new(Mutex::new(HashMap::new())),
+            catalogue: catalogue::CachedCatalogue::default(),
         }
     }
 
