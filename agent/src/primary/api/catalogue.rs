@@ -16,11 +16,14 @@ use tokio::sync::Mutex;
 /// How long a catalogue read serves.
 pub const CATALOGUE_TTL: Duration = Duration::from_secs(10);
 
+/// A catalogue and when it was read.
+type Read = (Instant, Arc<Catalogue>);
+
 /// The last catalogue read and when; one reader at a time, so an expiry under load reads it
 /// once, not once per request.
 #[derive(Clone, Default)]
 pub struct CachedCatalogue {
-    last: Arc<Mutex<Option<(Instant, Arc<Catalogue>)>>>,
+    last: Arc<Mutex<Option<Read>>>,
 }
 
 impl CachedCatalogue {
