@@ -3,7 +3,8 @@
 //!
 //! - `seaf_backup_rpo_seconds` observes every event once it is applied, and
 //!   `seaf_backup_consistent_as_of_seconds` follows the primary's heartbeats while idle, stops
-//!   while the backup cannot reach the primary (a cut link) and catches up after;
+//!   while the backup cannot reach the primary (a cut link) and catches up after, also across a
+//!   restart of the backup process;
 //! - the scrub finds blocks damaged on the backup's disk, replaces the one the primary still has
 //!   and names the one it cannot, in its metrics, its log and `seaf-backup status`.
 
@@ -87,7 +88,7 @@ fn rpo_and_watermark_under_load_and_through_a_cut_link() {
         proxy: true,
         ..SiteOptions::new(DbKind::MySql)
     };
-    let Some(site) = Site::start_with(&broker, &g.data, &g.test_db.url, opts) else {
+    let Some(mut site) = Site::start_with(&broker, &g.data, &g.test_db.url, opts) else {
         return;
     };
     site.wait_converged(Duration::from_secs(60));
@@ -178,6 +179,50 @@ fn rpo_and_watermark_under_load_and_through_a_cut_link() {
         "outage of {:.1} s: {outage} events applied after it, {slow} of them above 5 s",
         restored_at - cut_at
     );
+
+    // The backup process itself down: changes pile up in the topic. Restarted while it still
+    // cannot reach the primary, it holds the watermark at what it had not applied, not at now.
+    site.backup.stop();
+    proxy.cut();
+    let stopped_at = now();
+    for i in 10..15 {
+        g.gen.update_library(&mut g.libs[i], 1).unwrap();
+        site.publish(&g.libs[i]);
+    }
+    let written_at = now();
+    site.backup.restart();
+    wait_until(
+        Duration::from_secs(60),
+        "the restarted backup to read the changes made while it was down",
+        || queued(&site.backup) >= 5.0,
+        || site.backup.log_tail(),
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the restarted backup to export its watermark",
+        || site.backup.metric(WATERMARK, &[]) > 0.0,
+        || format!("{}\n{}", site.backup.metrics(), site.backup.log_tail()),
+    );
+    wait_heartbeats(&site, 3.0);
+    let held = site.backup.metric(WATERMARK, &[]);
+    eprintln!(
+        "restarted while the link is cut: the watermark is {:.1} s old",
+        now() - held
+    );
+    assert!(
+        held >= stopped_at - 60.0 && held <= written_at + 1.0,
+        "after the restart the watermark {held} should be before the changes made while down ({stopped_at}..{written_at}), {} s ago",
+        now() - held
+    );
+    proxy.restore();
+    let restored_at = now();
+    site.wait_converged(Duration::from_secs(120));
+    wait_until(
+        Duration::from_secs(60),
+        "the watermark to catch up after the restart",
+        || site.backup.metric(WATERMARK, &[]) >= restored_at,
+        || format!("{}\n{}", site.backup.metrics(), site.backup.log_tail()),
+    );
 }
 
 /// Every block file under the backup's (or primary's) `storage/blocks`.
@@ -216,7 +261,7 @@ fn flip_a_byte(path: &Path) {
 fn the_scrub_finds_blocks_damaged_on_the_backups_disk() {
     let Some(broker) = Broker::start() else { return };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(g) = generated_primary(&rt, DbKind::Sqlite, 4) else {
+    let Some(mut g) = generated_primary(&rt, DbKind::Sqlite, 4) else {
         return;
     };
     let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::Sqlite, "1h") else {
@@ -287,6 +332,34 @@ fn the_scrub_finds_blocks_damaged_on_the_backups_disk() {
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["scrub"]["damaged"].as_array().map(Vec::len), Some(2), "{json}");
+
+    // A synced library whose head on the backup is older than the primary's, as if an event
+    // had been lost: found by the head comparison, counted, and synced again.
+    let config_text = std::fs::read_to_string(site.backup.config_path()).unwrap();
+    site.backup
+        .restart_with(&format!("{config_text}scrub_head_interval = \"500ms\"\n"));
+    let lib = &mut g.libs[0];
+    let old_head = lib.head;
+    g.gen.update_library(lib, 1).unwrap();
+    site.publish(&g.libs[0]);
+    site.wait_converged(Duration::from_secs(60));
+    let mut behind = g.libs[0].record.clone();
+    behind.head = old_head;
+    site.rt.block_on(site.backup_db.write_repo(&behind)).unwrap();
+    wait_until(
+        Duration::from_secs(90),
+        "the scrub to find the library behind the primary",
+        || site.backup.metric("seaf_backup_scrub_head_mismatches_total", &[]) >= 1.0,
+        || format!("{}\n{}", site.backup.metrics(), site.backup.log_tail()),
+    );
+    site.wait_converged(Duration::from_secs(60));
+    let mismatch_log = site.backup.log_lines("differs from the primary's");
+    assert!(mismatch_log.contains(g.libs[0].repo_id.as_str()), "{mismatch_log}");
+    assert!(
+        site.status_text().contains("1 head mismatches"),
+        "{}",
+        site.status_text()
+    );
 
     // The scrub ends with the role, between two objects.
     let took = site.backup.terminate(Duration::from_secs(25));

@@ -92,7 +92,13 @@ async fn pass(
         for repo in blocking(move || store.stores(kind)).await? {
             let store = backup.store.clone();
             for id in blocking(move || store.list(kind, &repo)).await? {
-                let Some((size, ok)) = scrub_one(backup, kind, repo, id, report).await else {
+                // A repair waits on the primary: the stop does not wait for it (a write already
+                // handed to the blocking pool ends by itself, atomically).
+                let scrubbed = tokio::select! {
+                    _ = cancel.cancelled() => return Ok(false),
+                    s = scrub_one(backup, kind, repo, id, report) => s,
+                };
+                let Some((size, ok)) = scrubbed else {
                     continue;
                 };
                 (objects, bytes, damaged) = (objects + 1, bytes + size, damaged + u64::from(!ok));
@@ -197,7 +203,11 @@ async fn heads_loop(backup: &Backup, interval: Duration, report: &SharedReport, 
             None => random_library(backup).await,
         };
         let Some(repo) = repo else { continue };
-        let look = match look_at(backup, repo).await {
+        let looked = tokio::select! {
+            _ = cancel.cancelled() => return,
+            l = look_at(backup, repo) => l,
+        };
+        let look = match looked {
             Ok(l) => l,
             Err(e) => {
                 tracing::debug!(error = %e, %repo, "scrub: cannot compare a head now");
