@@ -84,7 +84,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let watermark = rpo::SharedWatermark::default();
     let sink = consumer::BackupSink::new(backup.clone(), wake.clone(), health.clone(), watermark.clone());
     tasks.spawn(consumer::run(intake, sink, cancel.clone()));
-    tasks.spawn(rpo::run(backup.queue.clone(), watermark, cancel.clone()));
+    tasks.spawn(rpo::run(backup.queue.clone(), watermark.clone(), cancel.clone()));
     let (period, workers) = (settings.sync_poll_interval, settings.workers.max(1));
     tasks.spawn(scan::scan_loop(
         backup.clone(),
@@ -99,7 +99,14 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         head_interval: settings.scrub_head_interval,
     };
     tasks.spawn(scrub::run(backup.clone(), scrub, cancel.clone()));
-    tasks.spawn(workers::run(backup.clone(), workers, wake, health, cancel.clone()));
+    tasks.spawn(workers::run(
+        backup.clone(),
+        workers,
+        wake,
+        health,
+        watermark,
+        cancel.clone(),
+    ));
     tokio::select! {
         _ = crate::shutdown::signal() => tracing::info!("stopping"),
         _ = tasks.join_next() => tracing::warn!("a backup task ended; stopping"),

@@ -1,14 +1,18 @@
 //! Keeps `seaf_backup_rpo_seconds` and `seaf_backup_consistent_as_of_seconds`: the consumer
-//! records every event it reads in the shared [`Watermark`]; this task reads, every second, the
-//! queue rows of the libraries with events pending and hands the finished ones back to it.
+//! records every event it reads in the shared [`Watermark`], the workers report their
+//! successful syncs ([`sync_succeeded`]), and this task reads, every second, the queue rows of
+//! the libraries with events pending (synced by another process, perhaps) and hands the
+//! finished ones back to it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
+use seaf_seafile::RepoId;
+
 use super::queue::{Queue, SyncState};
-use super::watermark::Watermark;
+use super::watermark::{Ticket, Watermark};
 use crate::internal_events::recovery::{ConsistentAsOf, EventApplied};
 use crate::internal_events::InternalEvent;
 
@@ -29,6 +33,9 @@ pub async fn run(queue: Queue, watermark: SharedWatermark, cancel: CancellationT
 }
 
 async fn check(queue: &Queue, watermark: &SharedWatermark) {
+    if lock(watermark).take_inherit_request() {
+        inherit(queue, watermark).await;
+    }
     let (ticket, repos) = lock(watermark).to_check();
     if !repos.is_empty() {
         match queue.states_of(&repos).await {
@@ -38,12 +45,7 @@ async fn check(queue: &Queue, watermark: &SharedWatermark) {
                     .iter()
                     .filter(|r| matches!(r.state, SyncState::Synced | SyncState::Deleted));
                 for row in finished {
-                    for ms in w.applied(ticket, &row.repo_id, row.updated_at) {
-                        EventApplied {
-                            rpo: Duration::from_millis(ms as u64),
-                        }
-                        .emit();
-                    }
+                    emit(w.applied(ticket, &row.repo_id, row.updated_at));
                 }
             }
             // The database is away: the workers report it; the watermark simply stays.
@@ -53,6 +55,40 @@ async fn check(queue: &Queue, watermark: &SharedWatermark) {
     if let Some(ms) = lock(watermark).consistent_as_of() {
         ConsistentAsOf {
             at: UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64),
+        }
+        .emit();
+    }
+}
+
+/// Partitions were assigned: the rows already waiting or syncing were marked by events this
+/// process did not read, and hold the watermark until applied.
+async fn inherit(queue: &Queue, watermark: &SharedWatermark) {
+    match queue.states().await {
+        Ok(rows) => {
+            let open = rows
+                .into_iter()
+                .filter(|r| matches!(r.state, SyncState::Waiting | SyncState::Syncing))
+                .map(|r| r.repo_id);
+            lock(watermark).inherit(open);
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the queue for the recovery point; trying again");
+            lock(watermark).request_inherit();
+        }
+    }
+}
+
+/// A worker's sync of `repo`, started when `ticket` was taken, succeeded: it applied every
+/// event of the library read before it started.
+pub fn sync_succeeded(watermark: &SharedWatermark, ticket: Ticket, repo: &RepoId) {
+    let now = millis(SystemTime::now());
+    emit(lock(watermark).applied(ticket, repo, now));
+}
+
+fn emit(rpo_ms: Vec<i64>) {
+    for ms in rpo_ms {
+        EventApplied {
+            rpo: Duration::from_millis(ms as u64),
         }
         .emit();
     }

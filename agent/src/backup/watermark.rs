@@ -3,11 +3,20 @@
 //! (`seaf_backup_rpo_seconds`), and the time before which every detected change is applied
 //! (`seaf_backup_consistent_as_of_seconds`).
 //!
-//! An event is *applied* once its library's queue row, read after the event was recorded as
-//! waiting, is `synced` or `deleted`: recording it made the row waiting (or left a running sync
-//! marked as changed, which then finishes as waiting), so a finished row seen afterwards comes
-//! from a sync that read the primary after the event existed, at a head at least as new. The
-//! row's `updated_at` is when that sync committed. This holds whichever backup process synced.
+//! An event is *applied* once a sync of its library that read the primary after the event was
+//! read (so at a head at least as new) has committed. Two ways tell:
+//!
+//! - a worker of this process: its sync started after the event was recorded, and succeeded
+//!   ([`Watermark::sync_started`]); exact, also for a library that changes all the time;
+//! - the library's queue row, read after the event was durably marked waiting, is `synced` or
+//!   `deleted`: marking it made the row waiting (or left a running sync marked as changed,
+//!   which then finishes as waiting), so a finished row seen afterwards comes from a sync that
+//!   started after; its `updated_at` is when that sync committed. This covers syncs by other
+//!   backup processes.
+//!
+//! Rows that were already waiting when partitions were assigned (a restart, a rebalance) were
+//! marked by events this process never read, whose detection times it does not know: they are
+//! *inherited*, and the watermark is unknown until each has been applied.
 //!
 //! Per partition, the bound is the detection time of the oldest event not yet applied; with
 //! none pending, the newest detection time read from it (later messages were detected later).
@@ -43,9 +52,13 @@ struct Pending {
     seq: u64,
 }
 
-/// Which recorded events were durable when the rows to check were chosen.
+/// Which events a sync or a row read can apply: those recorded (and, for a row, durable)
+/// before it began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticket(u64);
+pub struct Ticket {
+    recorded: u64,
+    durable: u64,
+}
 
 /// The events of the assigned partitions and what became of them.
 #[derive(Debug, Default)]
@@ -59,6 +72,13 @@ pub struct Watermark {
     newest_at_last_report: Option<i64>,
     /// The bound of idle, caught-up partitions.
     idle_bound: Option<i64>,
+    /// Libraries whose rows were waiting when partitions were assigned, each with the `seq`
+    /// of that moment.
+    inherited: HashMap<RepoId, u64>,
+    /// The partitions of the last lag report.
+    known: std::collections::BTreeSet<i32>,
+    /// Partitions were newly assigned: the waiting rows are to be inherited.
+    inherit_requested: bool,
     recorded: u64,
     durable: u64,
 }
@@ -93,30 +113,48 @@ impl Watermark {
         self.durable = self.recorded;
     }
 
-    /// The libraries with durable events not yet applied: the rows to read. The ticket goes
-    /// back to [`Self::applied`] with each row read, so events made durable after it was taken
-    /// wait for the next read.
+    /// The libraries with durable events (or inherited rows) not yet applied: the rows to
+    /// read. The ticket goes back to [`Self::applied`] with each row read, so events made
+    /// durable after it was taken wait for the next read.
     pub fn to_check(&self) -> (Ticket, Vec<RepoId>) {
         let durable = self.durable;
-        let repos = self
+        let mut repos: Vec<RepoId> = self
             .pending
             .iter()
-            .filter(|(_, events)| events.iter().any(|e| e.seq <= durable))
+            .filter(|(repo, events)| events.iter().any(|e| e.seq <= durable) && !self.inherited.contains_key(repo))
             .map(|(repo, _)| *repo)
             .collect();
-        (Ticket(durable), repos)
+        repos.extend(self.inherited.keys());
+        let ticket = Ticket {
+            recorded: self.recorded,
+            durable,
+        };
+        (ticket, repos)
     }
 
-    /// `repo`'s row, read after `ticket` was taken, is finished (`synced` or `deleted`), last
-    /// written at `applied_ms`: its events durable by then are applied. Returns each one's
-    /// recovery point in milliseconds (zero when the clocks disagree).
+    /// A worker of this process starts a sync: if it succeeds, it applies every event recorded
+    /// until now (the sync reads the primary after this).
+    pub fn sync_started(&self) -> Ticket {
+        Ticket {
+            recorded: self.recorded,
+            durable: self.recorded,
+        }
+    }
+
+    /// `repo` was applied at `applied_ms` by what `ticket` was taken for: a row read after it
+    /// that is finished (`synced` or `deleted`), or a sync started after it that succeeded.
+    /// Returns the recovery point of each of its events so applied, in milliseconds (zero when
+    /// the clocks disagree); inherited rows have none.
     pub fn applied(&mut self, ticket: Ticket, repo: &RepoId, applied_ms: i64) -> Vec<i64> {
+        if self.inherited.get(repo).is_some_and(|seq| *seq <= ticket.recorded) {
+            self.inherited.remove(repo);
+        }
         let Some(events) = self.pending.get_mut(repo) else {
             return Vec::new();
         };
         let mut rpo = Vec::new();
         events.retain(|e| {
-            if e.seq > ticket.0 {
+            if e.seq > ticket.durable {
                 return true;
             }
             if let Some(p) = self.partitions.get_mut(&e.partition) {
@@ -131,10 +169,34 @@ impl Watermark {
         rpo
     }
 
+    /// Whether the waiting rows are to be read and inherited (once per request).
+    pub fn take_inherit_request(&mut self) -> bool {
+        std::mem::take(&mut self.inherit_requested)
+    }
+
+    /// Asks again (the read failed).
+    pub fn request_inherit(&mut self) {
+        self.inherit_requested = true;
+    }
+
+    /// The libraries whose rows are waiting or syncing now: until each is applied, the
+    /// watermark is unknown.
+    pub fn inherit(&mut self, repos: impl IntoIterator<Item = RepoId>) {
+        self.recorded += 1;
+        let seq = self.recorded;
+        for repo in repos {
+            self.inherited.entry(repo).or_insert(seq);
+        }
+    }
+
     /// A lag report: `lags` holds every partition assigned now, with its lag. Partitions not
     /// in it were revoked (another consumer has them): their events leave the watermark.
     pub fn assigned(&mut self, lags: &[(i32, i64)]) {
         let now: HashMap<i32, i64> = lags.iter().copied().collect();
+        if now.keys().any(|p| !self.known.contains(p)) {
+            self.inherit_requested = true;
+        }
+        self.known = now.keys().copied().collect();
         self.partitions.retain(|p, _| now.contains_key(p));
         for (partition, lag) in &now {
             self.partitions.entry(*partition).or_default().caught_up = *lag <= 0;
@@ -151,8 +213,11 @@ impl Watermark {
     }
 
     /// Every change the primary detected before this time is applied; `None` when not known
-    /// (no partition assigned, or one that has told nothing yet).
+    /// (no partition assigned, one that has told nothing yet, or inherited rows not applied).
     pub fn consistent_as_of(&self) -> Option<i64> {
+        if !self.inherited.is_empty() {
+            return None;
+        }
         let mut min: Option<i64> = None;
         for p in self.partitions.values() {
             let bound = match p.pending.keys().next() {
@@ -324,6 +389,61 @@ mod tests {
         );
         assert!(w.record(0, 0, Some(repo(1)), 100), "re-read from the committed offset");
         assert_eq!(w.consistent_as_of(), Some(100));
+    }
+
+    #[test]
+    fn a_worker_sync_applies_what_was_read_before_it_started() {
+        let mut w = one();
+        w.record(0, 0, Some(repo(1)), 100);
+        // Not yet durable: the worker's sync still reads the primary after the event was read.
+        let ticket = w.sync_started();
+        w.record(0, 1, Some(repo(1)), 200);
+        w.made_durable();
+        assert_eq!(w.applied(ticket, &repo(1), 700), vec![600]);
+        assert_eq!(
+            w.consistent_as_of(),
+            Some(200),
+            "the one read after the sync began waits"
+        );
+        // A library that changes all the time: each sync applies what came before it.
+        let ticket = w.sync_started();
+        w.record(0, 2, Some(repo(1)), 300);
+        assert_eq!(w.applied(ticket, &repo(1), 800), vec![600]);
+        assert_eq!(w.consistent_as_of(), Some(300));
+    }
+
+    #[test]
+    fn rows_waiting_at_an_assignment_hold_the_watermark_until_applied() {
+        let mut w = Watermark::default();
+        w.assigned(&[(0, 0)]);
+        assert!(w.take_inherit_request(), "the first assignment");
+        assert!(!w.take_inherit_request(), "asked once");
+        w.inherit([repo(7)]);
+        w.record(0, 0, None, 1_000);
+        assert_eq!(
+            w.consistent_as_of(),
+            None,
+            "repo 7 was marked by an event not read here"
+        );
+        let (before, _) = w.to_check();
+        let (ticket, repos) = {
+            w.inherit([repo(8)]);
+            w.to_check()
+        };
+        assert!(repos.contains(&repo(7)) && repos.contains(&repo(8)), "{repos:?}");
+        assert!(w.applied(before, &repo(8), 2_000).is_empty());
+        assert_eq!(w.consistent_as_of(), None, "repo 8 was inherited after that read began");
+        assert!(
+            w.applied(ticket, &repo(7), 2_000).is_empty(),
+            "no recovery point: no detection time"
+        );
+        assert!(w.applied(ticket, &repo(8), 2_000).is_empty());
+        assert_eq!(w.consistent_as_of(), Some(1_000));
+        // The same partitions again: nothing to inherit; one more (a rebalance): inherit again.
+        w.assigned(&[(0, 0)]);
+        assert!(!w.take_inherit_request());
+        w.assigned(&[(0, 0), (1, 0)]);
+        assert!(w.take_inherit_request());
     }
 
     #[test]
