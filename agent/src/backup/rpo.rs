@@ -52,12 +52,13 @@ async fn check(queue: &Queue, watermark: &SharedWatermark) {
             Err(e) => tracing::debug!(error = %e, "cannot read the queue rows for the recovery point"),
         }
     }
-    if let Some(ms) = lock(watermark).consistent_as_of() {
-        ConsistentAsOf {
-            at: UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64),
-        }
-        .emit();
+    // Not known (yet, or again after a rebalance): 0, the only time that is surely true; a
+    // value kept from before would claim changes this process has not seen.
+    let ms = lock(watermark).consistent_as_of().unwrap_or(0);
+    ConsistentAsOf {
+        at: UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64),
     }
+    .emit();
 }
 
 /// Partitions were assigned: the rows already waiting or syncing were marked by events this
