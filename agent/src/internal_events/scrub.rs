@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use seaf_seafile::{ObjectError, ObjectId, ObjectKind, RepoId};
+use seaf_seafile::{ObjectId, ObjectKind, RepoId};
 
 use super::catalogue::*;
 use super::InternalEvent;
@@ -39,7 +39,8 @@ pub struct ObjectDamaged<'a> {
     pub store: RepoId,
     pub id: ObjectId,
     pub path: &'a Path,
-    pub error: &'a ObjectError,
+    /// Why it is damaged: its content does not match its id, or the disk failed to read it.
+    pub error: &'a dyn std::fmt::Display,
     pub repair: Repair<'a>,
 }
 

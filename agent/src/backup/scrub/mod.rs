@@ -126,8 +126,9 @@ async fn pass(
     Ok(true)
 }
 
-/// Re-reads and checks one object, repairing it when damaged: its size and whether it was
-/// sound, or `None` when it is gone (removed meanwhile) or unreadable.
+/// Re-reads and checks one object, repairing it when damaged (its content wrong, or the disk
+/// failing to read it): its size and whether it was sound, or `None` when it is gone (removed
+/// meanwhile).
 async fn scrub_one(
     backup: &Backup,
     kind: ObjectKind,
@@ -136,19 +137,28 @@ async fn scrub_one(
     report: &SharedReport,
 ) -> Option<(u64, bool)> {
     let store = backup.store.clone();
-    let bytes = match blocking(move || store.read(kind, &repo, &id)).await {
-        Ok(b) => b,
-        Err(e) if e.is_not_found() => return None,
-        Err(e) => {
-            tracing::warn!(error = %e, "scrub: cannot read an object of the backup store");
-            return None;
+    let (size, error) = match blocking(move || store.read(kind, &repo, &id)).await {
+        Ok(bytes) => {
+            ObjectScrubbed {
+                kind,
+                bytes: bytes.len() as u64,
+            }
+            .emit();
+            match verify::check(kind, &id, &bytes) {
+                Ok(()) => return Some((bytes.len() as u64, true)),
+                Err(e) => (bytes.len() as u64, e.to_string()),
+            }
         }
+        Err(e) if e.is_not_found() => return None,
+        // An I/O error (a bad sector) is damage too.
+        Err(e) => (0, e.to_string()),
     };
-    let size = bytes.len() as u64;
-    ObjectScrubbed { kind, bytes: size }.emit();
-    let Err(error) = verify::check(kind, &id, &bytes) else {
-        return Some((size, true));
-    };
+    damaged(backup, kind, repo, id, &error, report).await;
+    Some((size, false))
+}
+
+/// Repairs a damaged object when the primary has it, and reports it either way.
+async fn damaged(backup: &Backup, kind: ObjectKind, repo: RepoId, id: ObjectId, error: &str, report: &SharedReport) {
     let path = backup.store.path(kind, &repo, &id);
     let repair = repair(backup, kind, repo, id).await.map_err(|e| format!("{e:#}"));
     ObjectDamaged {
@@ -173,7 +183,6 @@ async fn scrub_one(
         repaired: matches!(repair, Ok(true)),
     });
     save(backup, report);
-    Some((size, false))
 }
 
 /// Fetches the primary's copy, checks it and writes it over the damaged one (atomically, like
