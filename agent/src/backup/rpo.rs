@@ -21,10 +21,15 @@ pub type SharedWatermark = Arc<Mutex<Watermark>>;
 
 const PERIOD: Duration = Duration::from_secs(1);
 
+/// Most rows read per [`PERIOD`] (two queries): after a replay of the whole topic, tens of
+/// thousands of libraries have events pending; this process's workers report their own syncs
+/// anyway, the rows only tell about other processes', so they are read a window at a time.
+const ROWS_PER_CHECK: usize = 1_000;
+
 /// Updates the two metrics every [`PERIOD`] until `cancel`.
 pub async fn run(queue: Queue, watermark: SharedWatermark, cancel: CancellationToken) {
-    loop {
-        check(&queue, &watermark).await;
+    for tick in 0usize.. {
+        check(&queue, &watermark, tick).await;
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(PERIOD) => {}
@@ -32,11 +37,12 @@ pub async fn run(queue: Queue, watermark: SharedWatermark, cancel: CancellationT
     }
 }
 
-async fn check(queue: &Queue, watermark: &SharedWatermark) {
+async fn check(queue: &Queue, watermark: &SharedWatermark, tick: usize) {
     if lock(watermark).take_inherit_request() {
         inherit(queue, watermark).await;
     }
     let (ticket, repos) = lock(watermark).to_check();
+    let repos = window(repos, tick);
     if !repos.is_empty() {
         match queue.states_of(&repos).await {
             Ok(rows) => {
@@ -59,6 +65,15 @@ async fn check(queue: &Queue, watermark: &SharedWatermark) {
         at: UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64),
     }
     .emit();
+}
+
+/// The `tick`-th window of [`ROWS_PER_CHECK`] libraries, going round.
+fn window(repos: Vec<RepoId>, tick: usize) -> Vec<RepoId> {
+    if repos.len() <= ROWS_PER_CHECK {
+        return repos;
+    }
+    let start = tick.wrapping_mul(ROWS_PER_CHECK) % repos.len();
+    repos.iter().cycle().skip(start).take(ROWS_PER_CHECK).copied().collect()
 }
 
 /// Partitions were assigned: the rows already waiting or syncing were marked by events this
@@ -104,4 +119,24 @@ pub fn lock(watermark: &SharedWatermark) -> std::sync::MutexGuard<'_, Watermark>
 /// Milliseconds since the Unix epoch of `t` (zero before it).
 pub fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_pending_libraries_are_read_a_window_at_a_time_going_round() {
+        let repos: Vec<RepoId> = (0..2_500u32)
+            .map(|n| RepoId::parse(&format!("{n:08x}-0000-4000-8000-000000000000")).unwrap())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for tick in 0..3 {
+            let w = window(repos.clone(), tick);
+            assert_eq!(w.len(), ROWS_PER_CHECK);
+            seen.extend(w);
+        }
+        assert_eq!(seen.len(), repos.len(), "three windows cover every library");
+        assert_eq!(window(repos[..10].to_vec(), 7).len(), 10, "a few are all read");
+    }
 }
