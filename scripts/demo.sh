@@ -161,7 +161,7 @@ step "lag and RPO from the backup's /metrics"
 # The lag of every assigned partition is reported from the assignment on, every 2 s.
 wait_for 30 "the consumer lag in the backup's /metrics" \
   sh -c 'curl -fsS http://127.0.0.1:19109/metrics | grep -q "^seaf_backup_consumer_lag{"'
-curl -fsS http://127.0.0.1:19109/metrics | grep -E '^seaf_backup_(consumer_lag|seconds_behind_primary|repo_sync_seconds|events_total|objects_fetched_total|bytes_fetched_total|repos)' || true
+curl -fsS http://127.0.0.1:19109/metrics | grep -E '^seaf_backup_(consumer_lag|seconds_behind_primary|rpo_seconds_(sum|count)|consistent_as_of_seconds|repo_sync_seconds|events_total|objects_fetched_total|bytes_fetched_total|repos)' || true
 
 step "seaf-backup verify of the backup (every head's full history is present and intact)"
 "$SEAF" verify -c "$DEMO/backup.toml"

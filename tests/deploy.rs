@@ -505,6 +505,8 @@ fn configuration_doc_defaults_are_the_codes() {
             ("backup", "metrics_listen") => text(b.metrics_listen.clone()),
             ("backup", "sync_poll_interval") => duration(b.sync_poll_interval),
             ("backup", "workers") => text(b.workers.to_string()),
+            ("backup", "scrub_bytes_per_second") => text(b.scrub_bytes_per_second.to_string()),
+            ("backup", "scrub_head_interval") => duration(b.scrub_head_interval),
             _ => panic!("docs/configuration.md gives [{section}] {key} the default `{literal}`: add it to this test"),
         }
         checked += 1;

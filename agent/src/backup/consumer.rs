@@ -15,6 +15,7 @@ use seaf_seafile::DbError;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::rpo::{self, SharedWatermark};
 use super::Backup;
 use crate::internal_events::consumer::{
     BrokerError, ConsumerLag, EventsQueued, HeartbeatsReceived, SecondsBehindPrimary, UndecodableMessage,
@@ -33,18 +34,34 @@ pub struct BackupSink {
     backup: Backup,
     wake: Arc<Notify>,
     health: Health,
+    /// Every event read, until applied (the recovery point metrics).
+    watermark: SharedWatermark,
     /// The (topic, partition) lag series of the last report: those missing from the next one
     /// were revoked and are set to zero (another consumer of the group has their lag now).
     lag_series: Mutex<BTreeSet<(String, i32)>>,
 }
 
 impl BackupSink {
-    pub fn new(backup: Backup, wake: Arc<Notify>, health: Health) -> BackupSink {
+    pub fn new(backup: Backup, wake: Arc<Notify>, health: Health, watermark: SharedWatermark) -> BackupSink {
         BackupSink {
             backup,
             wake,
             health,
+            watermark,
             lag_series: Mutex::default(),
+        }
+    }
+}
+
+impl BackupSink {
+    /// Records the batch's events in the watermark, before the queue: a sync that starts after
+    /// this reads the primary at a head at least as new as each event's. A batch offered again
+    /// is not recorded twice.
+    fn record(&self, batch: &Batch) {
+        let mut watermark = rpo::lock(&self.watermark);
+        for received in &batch.events {
+            let (event, millis) = (&received.event, rpo::millis(received.event.detected_at));
+            watermark.record(received.partition, received.offset, event.repo_id, millis);
         }
     }
 }
@@ -57,6 +74,7 @@ impl EventSink for BackupSink {
         let mut seen = HashSet::new();
         let (mut queued, mut heartbeats) = (0u64, 0u64);
         let mut newest: Option<SystemTime> = None;
+        self.record(batch);
         for received in &batch.events {
             let event = &received.event;
             newest = newest.max(Some(event.detected_at));
@@ -78,6 +96,7 @@ impl EventSink for BackupSink {
                 return Err(e);
             }
         }
+        rpo::lock(&self.watermark).made_durable();
         if heartbeats > 0 {
             HeartbeatsReceived { count: heartbeats }.emit();
         }
@@ -116,6 +135,8 @@ impl EventSink for BackupSink {
 
     fn lag(&self, lag: &[PartitionLag]) {
         let now: BTreeSet<(String, i32)> = lag.iter().map(|l| (l.topic.clone(), l.partition)).collect();
+        let assigned: Vec<(i32, i64)> = lag.iter().map(|l| (l.partition, l.lag)).collect();
+        rpo::lock(&self.watermark).assigned(&assigned);
         let Ok(mut series) = self.lag_series.lock() else { return };
         for (topic, partition) in series.difference(&now) {
             ConsumerLag {

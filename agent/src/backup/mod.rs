@@ -20,6 +20,9 @@
 //! - [`durable`]: group commit: every sync's objects written by one committer thread, many
 //!   syncs sharing each durability barrier, and recovery after a crash or power loss;
 //! - [`scan`]: the periodic full comparison with the primary;
+//! - [`watermark`], [`rpo`]: the recovery point of each event read and the time before which
+//!   every detected change is applied;
+//! - [`scrub`]: the low-rate re-hash of the store and comparison of random heads;
 //! - [`error`]: what each failure means for the library (wait, retry, fail).
 
 pub mod client;
@@ -30,9 +33,12 @@ mod head;
 pub mod library;
 pub mod queue;
 pub mod replicate;
+pub mod rpo;
 pub mod scan;
+pub mod scrub;
 pub mod status;
 pub mod trash;
+pub mod watermark;
 pub mod workers;
 
 use std::sync::Arc;
@@ -75,8 +81,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     let codec = seaf_kafka::Codec::for_settings(&config.kafka).await?;
     let intake = seaf_kafka::Intake::new(config.kafka.clone(), codec)?;
-    let sink = consumer::BackupSink::new(backup.clone(), wake.clone(), health.clone());
+    let watermark = rpo::SharedWatermark::default();
+    let sink = consumer::BackupSink::new(backup.clone(), wake.clone(), health.clone(), watermark.clone());
     tasks.spawn(consumer::run(intake, sink, cancel.clone()));
+    tasks.spawn(rpo::run(backup.queue.clone(), watermark.clone(), cancel.clone()));
     let (period, workers) = (settings.sync_poll_interval, settings.workers.max(1));
     tasks.spawn(scan::scan_loop(
         backup.clone(),
@@ -86,7 +94,19 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         cancel.clone(),
     ));
     tasks.spawn(state_gauges(backup.queue.clone(), cancel.clone()));
-    tasks.spawn(workers::run(backup.clone(), workers, wake, health, cancel.clone()));
+    let scrub = scrub::ScrubSettings {
+        bytes_per_second: settings.scrub_bytes_per_second,
+        head_interval: settings.scrub_head_interval,
+    };
+    tasks.spawn(scrub::run(backup.clone(), scrub, cancel.clone()));
+    tasks.spawn(workers::run(
+        backup.clone(),
+        workers,
+        wake,
+        health,
+        watermark,
+        cancel.clone(),
+    ));
     tokio::select! {
         _ = crate::shutdown::signal() => tracing::info!("stopping"),
         _ = tasks.join_next() => tracing::warn!("a backup task ended; stopping"),

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::{Disposition, SyncError};
 use super::library::{Backup, SyncOutcome};
 use super::replicate::SyncOptions;
+use super::rpo::{self, SharedWatermark};
 use crate::internal_events::backup::{SyncDiscarded, SyncFailed, SyncFinished, SyncRetried, Synced};
 use crate::internal_events::InternalEvent;
 use crate::telemetry::Health;
@@ -60,7 +61,14 @@ impl PrimaryPause {
 }
 
 /// Syncs waiting libraries until `cancel`; returns when every sync task has ended.
-pub async fn run(backup: Backup, workers: usize, wake: Arc<Notify>, health: Health, cancel: CancellationToken) {
+pub async fn run(
+    backup: Backup,
+    workers: usize,
+    wake: Arc<Notify>,
+    health: Health,
+    watermark: SharedWatermark,
+    cancel: CancellationToken,
+) {
     let mut running: JoinSet<(RepoId, Ended)> = JoinSet::new();
     let mut active: HashSet<RepoId> = HashSet::new();
     let mut pause = PrimaryPause::default();
@@ -74,7 +82,12 @@ pub async fn run(backup: Backup, workers: usize, wake: Arc<Notify>, health: Heal
                     break;
                 }
                 if active.insert(repo) {
-                    running.spawn(sync_one(backup.clone(), repo, health.clone(), cancel.clone()));
+                    let sync = Sync {
+                        backup: backup.clone(),
+                        health: health.clone(),
+                        watermark: watermark.clone(),
+                    };
+                    running.spawn(sync.one(repo, cancel.clone()));
                     started += 1;
                 }
             }
@@ -133,22 +146,35 @@ fn ended(done: Result<(RepoId, Ended), tokio::task::JoinError>) -> Option<(RepoI
     }
 }
 
-/// One sync, cancelled with the pool.
-async fn sync_one(backup: Backup, repo: RepoId, health: Health, cancel: CancellationToken) -> (RepoId, Ended) {
-    let started = Instant::now();
-    let quiet = |_: &str, _: u64| {};
-    let result = tokio::select! {
-        _ = cancel.cancelled() => return (repo, Ended::Other),
-        r = backup.sync_library(repo, SyncOptions::default(), &quiet) => r,
-    };
-    let ended = match &result {
-        Ok(SyncOutcome::Busy) => Ended::Other,
-        Ok(_) => Ended::Reached,
-        Err(e) if e.disposition() == Disposition::WaitForPrimary => Ended::PrimaryAway,
-        Err(_) => Ended::Other,
-    };
-    record_outcome(&repo, &result, started.elapsed(), &health);
-    (repo, ended)
+/// What one sync task needs.
+struct Sync {
+    backup: Backup,
+    health: Health,
+    watermark: SharedWatermark,
+}
+
+impl Sync {
+    /// One sync, cancelled with the pool.
+    async fn one(self, repo: RepoId, cancel: CancellationToken) -> (RepoId, Ended) {
+        let started = Instant::now();
+        let ticket = rpo::lock(&self.watermark).sync_started();
+        let quiet = |_: &str, _: u64| {};
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return (repo, Ended::Other),
+            r = self.backup.sync_library(repo, SyncOptions::default(), &quiet) => r,
+        };
+        let ended = match &result {
+            Ok(SyncOutcome::Busy) => Ended::Other,
+            Ok(_) => Ended::Reached,
+            Err(e) if e.disposition() == Disposition::WaitForPrimary => Ended::PrimaryAway,
+            Err(_) => Ended::Other,
+        };
+        if matches!(ended, Ended::Reached) {
+            rpo::sync_succeeded(&self.watermark, ticket, &repo);
+        }
+        record_outcome(&repo, &result, started.elapsed(), &self.health);
+        (repo, ended)
+    }
 }
 
 fn record_outcome(repo: &RepoId, result: &Result<SyncOutcome, SyncError>, took: Duration, health: &Health) {

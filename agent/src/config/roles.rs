@@ -73,6 +73,19 @@ pub struct BackupConfig {
     /// are trusted then, not the system's roots. Without it, an `https://` primary_url is
     /// checked against the system's roots.
     pub primary_ca: Option<PathBuf>,
+    /// How fast the scrub re-reads the backup store, in bytes per second; 0 turns it off.
+    #[serde(default = "default_scrub_rate")]
+    pub scrub_bytes_per_second: u64,
+    /// How often the scrub compares a random library's head with the primary's; 0 turns it off.
+    #[serde(default = "default_scrub_heads", deserialize_with = "seconds_or_humantime")]
+    pub scrub_head_interval: Duration,
+}
+
+fn default_scrub_rate() -> u64 {
+    8 * 1024 * 1024
+}
+fn default_scrub_heads() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_primary_listen() -> String {

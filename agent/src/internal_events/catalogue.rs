@@ -65,6 +65,16 @@ pub const BACKUP_GROUP_COMMIT_BATCHES: &str = "seaf_backup_group_commit_batches_
 pub const BACKUP_GROUP_COMMIT_OBJECTS: &str = "seaf_backup_group_commit_objects_total";
 pub const BACKUP_STORE_BARRIER_SECONDS: &str = "seaf_backup_store_barrier_seconds";
 
+// The backup's recovery point and scrub.
+pub const BACKUP_RPO_SECONDS: &str = "seaf_backup_rpo_seconds";
+pub const BACKUP_CONSISTENT_AS_OF_SECONDS: &str = "seaf_backup_consistent_as_of_seconds";
+pub const BACKUP_SCRUB_OBJECTS: &str = "seaf_backup_scrub_objects_total";
+pub const BACKUP_SCRUB_BYTES: &str = "seaf_backup_scrub_bytes_total";
+pub const BACKUP_SCRUB_CORRUPT: &str = "seaf_backup_scrub_corrupt_objects_total";
+pub const BACKUP_SCRUB_HEADS_COMPARED: &str = "seaf_backup_scrub_heads_compared_total";
+pub const BACKUP_SCRUB_HEAD_MISMATCHES: &str = "seaf_backup_scrub_head_mismatches_total";
+pub const BACKUP_SCRUB_LAST_FULL_PASS: &str = "seaf_backup_scrub_last_full_pass_timestamp_seconds";
+
 const fn def(name: &'static str, kind: MetricKind, labels: &'static [&'static str], help: &'static str) -> MetricDef {
     MetricDef {
         name,
@@ -180,7 +190,7 @@ pub const METRICS: &[MetricDef] = &[
         BACKUP_REPO_SYNC_SECONDS,
         Histogram,
         &[],
-        "One library's sync, event to consistent (the RPO).",
+        "One library's sync, from taking its lease to its head committed (not the RPO: see seaf_backup_rpo_seconds).",
     ),
     def(BACKUP_FULL_SCAN_SECONDS, Gauge, &[], "Duration of the last full scan."),
     def(
@@ -206,6 +216,55 @@ pub const METRICS: &[MetricDef] = &[
         Histogram,
         &[],
         "One barrier (syncfs) of the backup store.",
+    ),
+    // The backup's recovery point and scrub.
+    def(
+        BACKUP_RPO_SECONDS,
+        Histogram,
+        &[],
+        "Per event: its detection on the primary to its library's head applied on the backup (the recovery point).",
+    ),
+    def(
+        BACKUP_CONSISTENT_AS_OF_SECONDS,
+        Gauge,
+        &[],
+        "Unix time before which every change the primary detected is applied on the backup.",
+    ),
+    def(
+        BACKUP_SCRUB_OBJECTS,
+        Counter,
+        &["kind"],
+        "Objects of the backup store re-read and re-hashed by the scrub, by kind.",
+    ),
+    def(
+        BACKUP_SCRUB_BYTES,
+        Counter,
+        &[],
+        "Bytes of the backup store re-read by the scrub.",
+    ),
+    def(
+        BACKUP_SCRUB_CORRUPT,
+        Counter,
+        &["kind"],
+        "Objects the scrub found damaged (their content no longer matches their id), by kind.",
+    ),
+    def(
+        BACKUP_SCRUB_HEADS_COMPARED,
+        Counter,
+        &[],
+        "Random libraries whose backup head the scrub compared with the primary's.",
+    ),
+    def(
+        BACKUP_SCRUB_HEAD_MISMATCHES,
+        Counter,
+        &[],
+        "Libraries marked synced whose head still differed from the primary's after a grace period.",
+    ),
+    def(
+        BACKUP_SCRUB_LAST_FULL_PASS,
+        Gauge,
+        &[],
+        "Unix time the scrub last finished re-hashing the whole backup store.",
     ),
 ];
 

@@ -9,6 +9,8 @@
 //! - [`consumer`]: what the backup reads from the topic; [`backup`]: the workers' syncs, full
 //!   scans and library states; [`store`]: objects written to the backup's store; [`durable`]:
 //!   group commits of the store, a failed barrier, start-up recovery.
+//! - [`recovery`]: the recovery point (per event) and the consistent-as-of watermark;
+//!   [`scrub`]: the background re-hash of the store and head comparison.
 //!
 //! Happenings that can repeat many times a second (refused requests, broker and publish errors,
 //! undecodable messages, retried syncs) log through a [`SharedLogLimit`]: the first occurrence,
@@ -22,6 +24,8 @@ pub mod catalogue;
 pub mod consumer;
 pub mod durable;
 pub mod primary;
+pub mod recovery;
+pub mod scrub;
 pub mod store;
 
 #[cfg(test)]

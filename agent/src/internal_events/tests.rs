@@ -12,6 +12,8 @@ use super::backup::{FullScanDone, ReposInState, SyncFailed, SyncFinished, SyncRe
 use super::consumer::*;
 use super::durable::GroupCommitted;
 use super::primary::*;
+use super::recovery::{ConsistentAsOf, EventApplied};
+use super::scrub::{FullPassDone, HeadCompared, HeadMismatch, ObjectDamaged, ObjectScrubbed, Repair};
 use super::store::{BytesFetched, ObjectsWritten};
 use super::{api::*, InternalEvent, MetricKind, METRICS};
 
@@ -26,6 +28,7 @@ fn head() -> ObjectId {
 /// One of every event; `emit_rate_limited` only the rate-limited ones.
 /// One of each event: the primary's here, then the backup's.
 fn emit_all() {
+    emit_recovery_and_scrub();
     LibrariesListed { count: 3 }.emit();
     BranchPolled {
         took: Duration::from_millis(4),
@@ -155,6 +158,51 @@ fn emit_rate_limited() {
     SyncRetried {
         repo: repo(),
         error: &"primary away",
+    }
+    .emit();
+}
+
+/// The recovery point and the scrub (their own block, so merges stay easy).
+fn emit_recovery_and_scrub() {
+    EventApplied {
+        rpo: Duration::from_millis(1500),
+    }
+    .emit();
+    ConsistentAsOf {
+        at: std::time::SystemTime::now(),
+    }
+    .emit();
+    ObjectScrubbed {
+        kind: ObjectKind::Block,
+        bytes: 10,
+    }
+    .emit();
+    let id = ObjectId::hash_of(b"x");
+    ObjectDamaged {
+        kind: ObjectKind::Block,
+        store: repo(),
+        id,
+        path: std::path::Path::new("/data/storage/blocks/x"),
+        error: &seaf_seafile::ObjectError::IdMismatch {
+            expected: id,
+            actual: ObjectId::hash_of(b"y"),
+        },
+        repair: Repair::Repaired,
+    }
+    .emit();
+    HeadCompared.emit();
+    HeadMismatch {
+        repo: repo(),
+        backup: Some(id),
+        primary: None,
+    }
+    .emit();
+    FullPassDone {
+        objects: 1,
+        bytes: 10,
+        damaged: 1,
+        took: Duration::from_secs(1),
+        at: 1_700_000_000,
     }
     .emit();
 }

@@ -224,6 +224,17 @@ impl Queue {
             .pop())
     }
 
+    /// The rows of `repos` (those that have one), 500 libraries a query.
+    pub async fn states_of(&self, repos: &[RepoId]) -> Result<Vec<RepoSyncState>, DbError> {
+        let mut out = Vec::with_capacity(repos.len());
+        for chunk in repos.chunks(CHUNK) {
+            let filter = format!(" WHERE repo_id IN ({})", placeholders(chunk.len()));
+            let binds: Vec<Bind> = chunk.iter().map(|r| Bind::Text(r.as_str())).collect();
+            out.extend(self.read_states(&filter, &binds).await?);
+        }
+        Ok(out)
+    }
+
     async fn read_states(&self, filter: &str, binds: &[Bind<'_>]) -> Result<Vec<RepoSyncState>, DbError> {
         let sql = format!(
             "SELECT repo_id, state, head, old_head, error, updated_at, old_heads FROM SeafBackupRepoState{filter} ORDER BY repo_id"
