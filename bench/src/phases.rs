@@ -571,7 +571,7 @@ fn scan(env: &Env, scale: &Scale) -> anyhow::Result<Vec<Row>> {
         &dir,
         &with_properties(
             dep.backup_config(&backup_data, &backup_test_db.url, &dep.backup_metrics, "1h")
-                .replace("workers = 4", &format!("workers = {}", crate::site::backup_workers())),
+                .replace("workers = 4", &crate::site::backup_keys()),
         ),
         &dep.backup_metrics,
     );

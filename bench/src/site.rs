@@ -161,7 +161,7 @@ impl BackupSide {
         with_properties(
             self.dep
                 .backup_config(&self.data, &self.test_db.url, &self.dep.backup_metrics, "1h")
-                .replace("workers = 4", &format!("workers = {}", backup_workers())),
+                .replace("workers = 4", &backup_keys()),
         )
     }
 
@@ -294,12 +294,18 @@ fn where_the_copy_went(agent: &Agent) -> String {
     )
 }
 
-/// `[backup] workers` of the bench's backups: 8 (the default), or `SEAF_BENCH_BACKUP_WORKERS`.
+/// `[backup] workers` of the bench's backups: 16 (the default), or `SEAF_BENCH_BACKUP_WORKERS`.
 pub fn backup_workers() -> usize {
     std::env::var("SEAF_BENCH_BACKUP_WORKERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8)
+        .unwrap_or(16)
+}
+
+/// The `[backup]` keys the bench sets: its workers, and no scrub (it would read the store
+/// beside what is measured).
+pub fn backup_keys() -> String {
+    format!("workers = {}\nscrub_bytes_per_second = 0", backup_workers())
 }
 
 pub fn primary_config(dep: &Deployment, data: &Path, url: &str, dir: &Path, poll: &str) -> String {

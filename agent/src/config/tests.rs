@@ -42,7 +42,7 @@ fn design_example_loads() {
     assert_eq!(p.node_id, "primary-1");
     let b = c.backup().unwrap();
     assert_eq!(b.sync_poll_interval, Duration::from_secs(3600));
-    assert_eq!(b.workers, 8);
+    assert_eq!(b.workers, 8, "as the example sets it");
     assert_eq!(c.sync_token().unwrap().len(), 40);
 }
 
