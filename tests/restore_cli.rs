@@ -225,3 +225,41 @@ fn the_restore_encrypted_runbook_works_as_written() {
     assert_eq!(files_under(&to), want);
     assert!(!password_file.exists(), "the runbook removes the password file");
 }
+
+/// A library moved to the trash (as Seafile does it: its `Branch` row gone, a `RepoTrash` row
+/// with its head) is still listed, browsed and exported from its head in the trash.
+#[test]
+fn history_ls_and_export_read_a_library_in_the_trash() {
+    let Some(fx) = Fixture::unpack() else { return };
+    let head = fx.expected()["merge_head"].as_str().unwrap().to_string();
+    let db = fx.data_dir().join("seafile.db");
+    let trash = format!(
+        "DELETE FROM Branch WHERE repo_id = '{DOCUMENTS}'; \
+         INSERT INTO RepoTrash (repo_id, repo_name, head_id, owner_id, size, org_id, del_time) \
+         VALUES ('{DOCUMENTS}', 'Documents', '{head}', 'owner@example.com', 0, -1, 1764590000);"
+    );
+    let status = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(&trash)
+        .status()
+        .expect("sqlite3 (scripts/setup.sh installs it)");
+    assert!(status.success());
+
+    let (code, out, err) = cli("history", &fx, &[DOCUMENTS, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(entries.len(), 18, "the whole history, from the head in the trash");
+    assert_eq!(entries[0]["id"], head);
+    let (code, out, err) = cli("ls", &fx, &[DOCUMENTS, "/", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let listing: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listing["commit"], head);
+    let out_dir = tempfile::tempdir().unwrap();
+    let to = out_dir.path().to_str().unwrap();
+    let (code, _, err) = cli("export", &fx, &[DOCUMENTS, "--to", to]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        files_under(out_dir.path()),
+        want_files(&fx.expected()["expected"][DOCUMENTS])
+    );
+}

@@ -217,6 +217,123 @@ mod tests {
         assert_eq!(sha1_of(&out.path().join(name)), want.sha1);
     }
 
+    /// A library written by hand: `a.txt` edited twice, `b.txt` deleted and then back.
+    struct Hand {
+        store: ObjectStore,
+        repo: RepoId,
+    }
+
+    impl Hand {
+        fn file(&self, content: &[u8]) -> (ObjectId, u64) {
+            let block = ObjectId::hash_of(content);
+            self.store
+                .write(ObjectKind::Block, &self.repo, &block, content)
+                .unwrap();
+            let file = seaf_seafile::FsObject::File(seaf_seafile::SeafFile {
+                block_ids: vec![block],
+                size: content.len() as u64,
+            });
+            let (id, bytes) = file.encode();
+            self.store.write(ObjectKind::Fs, &self.repo, &id, &bytes).unwrap();
+            (id, content.len() as u64)
+        }
+
+        fn root(&self, files: &[(&str, &[u8])]) -> ObjectId {
+            let mut dirents: Vec<seaf_seafile::Dirent> = files
+                .iter()
+                .map(|(name, content)| {
+                    let (id, size) = self.file(content);
+                    seaf_seafile::Dirent {
+                        id,
+                        mode: 0o100644,
+                        modifier: Some("owner@example.com".into()),
+                        mtime: 1_700_000_000,
+                        name: name.to_string(),
+                        size: Some(size),
+                    }
+                })
+                .collect();
+            dirents.sort_by(|a, b| b.name.cmp(&a.name));
+            let (id, bytes) = seaf_seafile::FsObject::Dir(seaf_seafile::SeafDir { dirents }).encode();
+            self.store.write(ObjectKind::Fs, &self.repo, &id, &bytes).unwrap();
+            id
+        }
+
+        fn commit(&self, files: &[(&str, &[u8])], parent: Option<ObjectId>, ctime: i64) -> ObjectId {
+            let root = self.root(files);
+            let id = ObjectId::hash_of(&ctime.to_be_bytes());
+            let parent = parent.map_or("null".to_string(), |p| format!("\"{p}\""));
+            let json = format!(
+                r#"{{"commit_id": "{id}", "root_id": "{root}", "repo_id": "{}", "creator": "x", "creator_name": "owner@example.com", "description": "edit", "ctime": {ctime}, "parent_id": {parent}, "version": 1}}"#,
+                self.repo
+            );
+            self.store
+                .write(ObjectKind::Commit, &self.repo, &id, json.as_bytes())
+                .unwrap();
+            id
+        }
+    }
+
+    /// What `export` writes of the whole library as of `at`: name → content.
+    fn exported_at(l: &Library, at: At) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let out = tempfile::tempdir().unwrap();
+        let commit = resolve(l, &at).unwrap();
+        let found = lookup(l, commit.root, "/").unwrap();
+        export::export(l, &found, "", out.path(), export::Options::default(), &|_| {}).unwrap();
+        std::fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn export_at_a_time_gives_that_times_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let hand = Hand {
+            store: ObjectStore::new(dir.path()),
+            repo: RepoId::parse("300ca0c9-310b-4344-8289-441bcd1e031c").unwrap(),
+        };
+        let c1 = hand.commit(&[("a.txt", b"v1"), ("b.txt", b"here")], None, 1000);
+        let c2 = hand.commit(&[("a.txt", b"v2")], Some(c1), 2000);
+        let c3 = hand.commit(&[("a.txt", b"v3"), ("b.txt", b"here")], Some(c2), 3000);
+        let l = Library {
+            store: hand.store.clone(),
+            stores: RepoStores::new(hand.repo, None),
+            head: c3,
+            in_trash: false,
+        };
+        let files = |pairs: &[(&str, &[u8])]| {
+            pairs
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.to_vec()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            exported_at(&l, At::Time(1500)),
+            files(&[("a.txt", b"v1"), ("b.txt", b"here")])
+        );
+        assert_eq!(
+            exported_at(&l, At::Time(2500)),
+            files(&[("a.txt", b"v2")]),
+            "b.txt deleted"
+        );
+        assert_eq!(
+            exported_at(&l, At::Head),
+            files(&[("a.txt", b"v3"), ("b.txt", b"here")]),
+            "b.txt back"
+        );
+        assert_eq!(
+            exported_at(&l, At::Time(2000)),
+            exported_at(&l, At::Commit(c2.to_hex()))
+        );
+    }
+
     #[test]
     fn export_refuses_a_damaged_block() {
         let dir = tempfile::tempdir().unwrap();
