@@ -280,11 +280,12 @@ pub fn initial_copy(
 fn where_the_copy_went(agent: &Agent) -> String {
     let m = |name: &str| agent.metric(name, &[]);
     format!(
-        "backup's breakdown: {} groups of {} batches and {} objects; {} barriers taking {:.2} s in all; \
+        "backup's breakdown: {} groups of {} batches and {} objects taking {:.2} s in all; {} barriers taking {:.2} s in all; \
          {} syncs taking {:.2} s in all; {} bytes fetched, {} written",
         m("seaf_backup_group_commits_total"),
         m("seaf_backup_group_commit_batches_total"),
         m("seaf_backup_group_commit_objects_total"),
+        m("seaf_backup_group_commit_seconds_sum"),
         m("seaf_backup_store_barrier_seconds_count"),
         m("seaf_backup_store_barrier_seconds_sum"),
         m("seaf_backup_repo_sync_seconds_count"),

@@ -64,6 +64,7 @@ pub const BACKUP_GROUP_COMMITS: &str = "seaf_backup_group_commits_total";
 pub const BACKUP_GROUP_COMMIT_BATCHES: &str = "seaf_backup_group_commit_batches_total";
 pub const BACKUP_GROUP_COMMIT_OBJECTS: &str = "seaf_backup_group_commit_objects_total";
 pub const BACKUP_STORE_BARRIER_SECONDS: &str = "seaf_backup_store_barrier_seconds";
+pub const BACKUP_GROUP_COMMIT_SECONDS: &str = "seaf_backup_group_commit_seconds";
 
 // The backup's recovery point and scrub.
 pub const BACKUP_RPO_SECONDS: &str = "seaf_backup_rpo_seconds";
@@ -216,6 +217,12 @@ pub const METRICS: &[MetricDef] = &[
         Histogram,
         &[],
         "One barrier (syncfs) of the backup store.",
+    ),
+    def(
+        BACKUP_GROUP_COMMIT_SECONDS,
+        Histogram,
+        &[],
+        "One group: journal, barriers, temp files and renames. Their sum over time near 1 means the committer is what syncs wait for.",
     ),
     // The backup's recovery point and scrub.
     def(

@@ -26,6 +26,7 @@ impl InternalEvent for GroupCommitted<'_> {
         metrics::counter!(BACKUP_GROUP_COMMIT_BATCHES).increment(self.batches);
         metrics::counter!(BACKUP_GROUP_COMMIT_OBJECTS, "result" => "written").increment(self.written);
         metrics::counter!(BACKUP_GROUP_COMMIT_OBJECTS, "result" => "skipped").increment(self.skipped);
+        metrics::histogram!(BACKUP_GROUP_COMMIT_SECONDS).record(self.took.as_secs_f64());
         for barrier in self.barriers {
             metrics::histogram!(BACKUP_STORE_BARRIER_SECONDS).record(barrier.as_secs_f64());
         }
