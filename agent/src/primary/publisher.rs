@@ -234,6 +234,7 @@ impl Publisher {
                 follow.last_seen = Some(p.clone());
                 self.tracker.transaction_end(p);
             }
+            StreamMsg::Streaming => self.health.ok("database"),
             StreamMsg::Interrupted(error) => {
                 self.health.failed("database", &error);
                 events::BinlogInterrupted { error: &error }.emit();

@@ -43,6 +43,8 @@ pub enum StreamMsg {
     Changes(Vec<LibraryChange>),
     /// A transaction (or statement) ended here.
     TransactionEnd(BinlogPosition),
+    /// The stream (re)connected: its first event arrived.
+    Streaming,
     /// The stream broke; it reconnects by itself.
     Interrupted(String),
 }
@@ -233,12 +235,16 @@ struct Follower<'a> {
 
 impl Follower<'_> {
     async fn run(mut self, mut stream: BinlogStream, next: &mut Option<BinlogPosition>) -> anyhow::Result<()> {
+        let mut first = true;
         loop {
             let event = match tokio::time::timeout(SILENCE, stream.next()).await {
                 Err(_) => anyhow::bail!("no binlog event nor heartbeat for {SILENCE:?}"),
                 Ok(None) => anyhow::bail!("the server ended the binlog stream"),
                 Ok(Some(event)) => event?,
             };
+            if std::mem::take(&mut first) {
+                let _ = self.tx.send(StreamMsg::Streaming);
+            }
             let Some(data) = event.read_data()? else { continue };
             let ended = match data {
                 EventData::RotateEvent(r) => {
