@@ -264,7 +264,8 @@ fn a_killed_primary_resumes_from_its_position_and_loses_nothing() {
         assert_eq!(
             e.detection_source,
             DetectionSource::Binlog,
-            "resumed from the log, not read from the table: {e:?}"
+            "resumed from the log, not read from the table: {e:?}\n{}",
+            p.agent.log_tail()
         );
     }
     assert!(
