@@ -366,14 +366,24 @@ fn missing_replication_grants_are_an_error_that_says_what_to_grant() {
         .replace("[primary]\n", "[primary]\nchange_capture = \"binlog\"\n");
     std::fs::write(dir.path().join("primary.toml"), &config).unwrap();
     let (code, _out, err) = support::run_cli(&["primary", "-c", dir.path().join("primary.toml").to_str().unwrap()]);
+    let grant = format!("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{user}'@'127.0.0.1';");
+
+    // "auto" (the default) polls instead, and warns with the same text.
+    let auto = dep.primary_config(&data, &url, &dir.path().join("state"));
+    let mut agent = Agent::start("primary", dir.path(), &auto, &dep.primary_metrics);
+    let mut reader = TopicReader::new(&dep.brokers, &dep.topic);
+    reader.read_until(Duration::from_secs(60), "the polled snapshot", |ev| {
+        event_for(ev, lib.repo_id, lib.head).is_some()
+    });
+    let log = agent.log_tail();
+    agent.stop();
     rt.block_on(async {
         let _ = sql.execute(format!("DROP USER '{user}'@'127.0.0.1'").as_str()).await;
     });
     assert_ne!(code, 0, "{err}");
+    assert!(err.contains(&grant), "{err}");
     assert!(
-        err.contains(&format!(
-            "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{user}'@'127.0.0.1';"
-        )),
-        "{err}"
+        log.contains("polling the Branch table instead") && log.contains(&grant),
+        "{log}"
     );
 }
