@@ -218,7 +218,8 @@ fn committed_changes_arrive_from_the_binlog_and_rolled_back_ones_never() {
     assert!(
         !ev.iter()
             .any(|e| e.kind == RepoUpdateKind::Delete && e.repo_id != Some(gone.repo_id)),
-        "a replaced Branch row (delete + insert in one transaction) is not a deletion: {ev:#?}"
+        "a replaced Branch row (delete + insert in one transaction) is not a deletion: {ev:#?}\n{}",
+        p.agent.log_lines("binary log")
     );
     wait_until(
         Duration::from_secs(10),
@@ -236,6 +237,12 @@ fn committed_changes_arrive_from_the_binlog_and_rolled_back_ones_never() {
         "{}",
         p.agent.log_tail()
     );
+    assert_eq!(
+        p.agent.metric("seaf_primary_binlog_position_lost_total", &[]),
+        0.0,
+        "the reconnect after Branch's ALTER found its position\n{}",
+        p.agent.log_tail()
+    );
 }
 
 #[test]
@@ -249,7 +256,13 @@ fn a_killed_primary_resumes_from_its_position_and_loses_nothing() {
     snapshot(&p, &mut reader);
     let head = p.update(0);
     await_head(&mut p, &mut reader, 0, head, "the update before the crash");
-    await_position(&p);
+    let saved: serde_json::Value = serde_json::from_str(&await_position(&p)).unwrap();
+    let file = saved["position"]["file"].as_str().unwrap().to_string();
+    let logs = p.rt.block_on(p.sql.fetch_all("SHOW BINARY LOGS")).unwrap();
+    assert!(
+        logs.iter().any(|r| r.get::<String, _>(0) == file),
+        "the saved position names a log the server has: {saved}"
+    );
 
     p.agent.kill();
     let while_down: Vec<(usize, ObjectId)> = (0..3).map(|i| (i, p.update(i))).collect();

@@ -219,6 +219,7 @@ impl Publisher {
             }
             StreamMsg::Changes(changes) => {
                 for (repo, head) in changes {
+                    tracing::debug!(%repo, head = ?head.map(|h| h.to_string()), "binary log: library changed");
                     match self.reconciler.plan_one(repo, head) {
                         Ok(Some(intent)) => self.publish(intent, DetectionSource::Binlog),
                         Ok(None) => {}

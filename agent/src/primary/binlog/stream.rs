@@ -247,7 +247,10 @@ impl Follower<'_> {
             }
             let Some(data) = event.read_data()? else { continue };
             let ended = match data {
-                EventData::RotateEvent(r) => {
+                // The fake rotate the server sends first (log_pos 0) comes before the format
+                // description, so its name may carry the checksum's bytes: the stream's file is
+                // known already then. Real rotates name the next file.
+                EventData::RotateEvent(r) if event.header().log_pos() != 0 => {
                     self.file = r.name().into_owned();
                     false
                 }
@@ -263,7 +266,7 @@ impl Follower<'_> {
                         self.end(event.header().log_pos(), next);
                         return Ok(());
                     }
-                    !query.trim().eq_ignore_ascii_case("BEGIN")
+                    ends_transaction(&query)
                 }
                 _ => false,
             };
@@ -307,6 +310,25 @@ impl Follower<'_> {
     }
 }
 
+/// Whether a query event closes the transaction (COMMIT, DDL) rather than opening it or sitting
+/// inside it: `BEGIN` (MariaDB also sends it for its GTID events), `SAVEPOINT`, XA's first
+/// phases, and MariaDB's "# Dummy event replacing event type …" comments, which stand in for
+/// events a replica without MariaDB capabilities cannot read (annotate-rows, one per
+/// statement, mid-transaction).
+fn ends_transaction(query: &str) -> bool {
+    let q = query.trim_start().to_ascii_uppercase();
+    let inside = [
+        "BEGIN",
+        "#",
+        "SAVEPOINT",
+        "ROLLBACK TO",
+        "XA START",
+        "XA END",
+        "XA PREPARE",
+    ];
+    !inside.iter().any(|p| q.starts_with(p))
+}
+
 /// A statement that changes `Branch` itself (so its column positions may have changed).
 fn is_branch_ddl(query: &str) -> bool {
     let q = query.trim_start().to_ascii_lowercase();
@@ -324,4 +346,27 @@ fn image(row: BinlogRow) -> RowImage {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_commits_and_ddl_end_a_transaction() {
+        for inside in [
+            "BEGIN",
+            "# Dummy event replacing event type 160 that slave cannot handle.",
+            "SAVEPOINT `a`",
+            "ROLLBACK TO `a`",
+            "XA START 'x'",
+        ] {
+            assert!(!ends_transaction(inside), "{inside}");
+        }
+        for end in ["COMMIT", "ALTER TABLE Unrelated ADD COLUMN note INT", "XA COMMIT 'x'"] {
+            assert!(ends_transaction(end), "{end}");
+        }
+        assert!(is_branch_ddl("ALTER TABLE Branch ADD COLUMN x INT FIRST"));
+        assert!(!is_branch_ddl("ALTER TABLE Unrelated ADD COLUMN x INT"));
+    }
 }
