@@ -53,22 +53,32 @@ wait_for() { # name, command
 
 setup_mariadb() {
   need_packages mariadb-server mariadb-client
-  # Loopback only; enough connections for the parallel tests.
-  local conf=/etc/mysql/mariadb.conf.d/90-seaf-backup-tests.cnf
-  if [ ! -f "$conf" ]; then
-    log "configuring MariaDB for the tests ($conf)"
-    $SUDO tee "$conf" >/dev/null <<'CNF'
+  # Loopback only; enough connections for the parallel tests; the binary log in row format, as
+  # the primary's binlog change capture needs it (docs/configuration.md, change_capture). The
+  # file is rewritten when its content differs, and a running server restarted to read it.
+  local conf=/etc/mysql/mariadb.conf.d/90-seaf-backup-tests.cnf want
+  want="$(cat <<'CNF'
 # Written by seaf-backup's scripts/setup.sh for its test suite.
 [mysqld]
 bind-address = 127.0.0.1
 port = 3306
 max_connections = 500
+server_id = 1
+log_bin = mysql-bin
+binlog_format = ROW
+binlog_row_image = FULL
+expire_logs_days = 1
 CNF
+)"
+  local changed=
+  if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+    log "configuring MariaDB for the tests ($conf)"
+    printf '%s\n' "$want" | $SUDO tee "$conf" >/dev/null
+    changed=1
   fi
-  if ! mariadb-admin -u root ping >/dev/null 2>&1 && ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
-    log "starting MariaDB"
-    # Debian's init script works without systemd (policy-rc.d may forbid invoke-rc.d).
-    $SUDO /etc/init.d/mariadb start >/dev/null || die "MariaDB did not start: see /var/log/mysql/ or journalctl"
+  if [ -n "$changed" ] && mariadb-admin -u root ping >/dev/null 2>&1; then
+    log "restarting MariaDB to apply $conf"
+    $SUDO /etc/init.d/mariadb restart >/dev/null || die "MariaDB did not restart: see /var/log/mysql/ or journalctl"
     wait_for MariaDB "mariadb-admin -u root ping"
   fi
   # Debian's root authenticates by unix socket only; the tests connect over TCP without a

@@ -497,6 +497,8 @@ fn configuration_doc_defaults_are_the_codes() {
             ("primary", "listen") => text(p.listen.clone()),
             ("primary", "metrics_listen") => text(p.metrics_listen.clone()),
             ("primary", "poll_interval") => duration(p.poll_interval),
+            ("primary", "change_capture") => text(format!("{:?}", p.change_capture).to_lowercase()),
+            ("primary", "full_read_interval") => duration(p.full_read_interval),
             ("primary", "heartbeat_interval") => duration(p.heartbeat_interval),
             ("primary", "state_dir") => text(p.state_dir.display().to_string()),
             ("primary", "api_header_timeout") => duration(p.api_header_timeout),

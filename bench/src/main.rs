@@ -6,6 +6,7 @@
 //! docs/benchmarks.md explains every figure and what limits it.
 
 mod bigfiles;
+mod dbcost;
 mod link;
 mod phases;
 mod proxy;
@@ -49,10 +50,13 @@ pub enum Phase {
     Bigfiles,
     /// Full scan of many libraries in sync, and the backup's peak RSS after it.
     Scan,
+    /// The primary's cost to MariaDB (CPU seconds per minute) at many libraries, idle and at
+    /// 10 updates/s: binary log vs 1 s poll (MariaDB only).
+    Dbcost,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 8] = [
         Phase::Copy,
         Phase::Incremental,
         Phase::Latency,
@@ -60,6 +64,7 @@ impl Phase {
         Phase::Link,
         Phase::Bigfiles,
         Phase::Scan,
+        Phase::Dbcost,
     ];
 }
 
@@ -107,8 +112,10 @@ pub struct Scale {
     pub latency_secs: u64,
     /// No-op events replayed.
     pub events: usize,
-    /// Libraries of the full-scan and memory phase.
+    /// Libraries of the full-scan and memory phase, and of the database-cost phase.
     pub scan_libraries: usize,
+    /// Seconds of each database-cost measurement.
+    pub dbcost_secs: u64,
     /// Commits of the link phase's one library.
     pub link_commits: usize,
     /// Libraries and bytes (of blocks) of the bigfiles phase.
@@ -128,6 +135,7 @@ impl Scale {
                 latency_secs: 10,
                 events: 20_000,
                 scan_libraries: 10_000,
+                dbcost_secs: 10,
                 link_commits: 100,
                 big_libraries: 2,
                 big_bytes: 128 << 20,
@@ -141,6 +149,7 @@ impl Scale {
                 latency_secs: 30,
                 events: 200_000,
                 scan_libraries: 100_000,
+                dbcost_secs: 60,
                 link_commits: 1_000,
                 big_libraries: 4,
                 big_bytes: 1 << 30,
@@ -155,6 +164,7 @@ impl Scale {
                 latency_secs: 60,
                 events: 1_000_000,
                 scan_libraries: 100_000,
+                dbcost_secs: 60,
                 link_commits: 1_000,
                 big_libraries: 8,
                 big_bytes: 4 << 30,

@@ -67,7 +67,7 @@ impl Primary {
             &Binary::at(&env.bin),
             "primary",
             dir,
-            &primary_config(&dep, data, &test_db.url, dir, "200ms"),
+            &shared_primary_config(&dep, data, &test_db.url, dir),
             &dep.primary_metrics,
         );
         let want = records.len() as f64;
@@ -86,9 +86,14 @@ impl Primary {
         })
     }
 
-    /// This primary's configuration with another `poll_interval`.
+    /// This primary's configuration with another `poll_interval` (polling `Branch`).
     pub fn config(&self, poll: &str) -> String {
         primary_config(&self.dep, &self.data, &self.test_db.url, &self.dir, poll)
+    }
+
+    /// This primary's configuration following the binary log, the poll at `poll` as safety net.
+    pub fn binlog_config(&self, poll: &str) -> String {
+        binlog(self.config(poll))
     }
 
     /// `seaf_primary_api_requests_total`, every route and status: the HTTP requests the
@@ -309,11 +314,40 @@ pub fn backup_keys() -> String {
     format!("workers = {}\nscrub_bytes_per_second = 0", backup_workers())
 }
 
+/// A primary that polls `Branch` every `poll` (explicitly: on MariaDB the default would follow
+/// the binary log, and the figures of the other phases are measured with the poll).
 pub fn primary_config(dep: &Deployment, data: &Path, url: &str, dir: &Path, poll: &str) -> String {
-    with_properties(
-        dep.primary_config(data, url, &dir.join("state"))
-            .replace("poll_interval = \"200ms\"", &format!("poll_interval = \"{poll}\"")),
-    )
+    with_properties(dep.primary_config(data, url, &dir.join("state")).replace(
+        "poll_interval = \"200ms\"",
+        &format!("poll_interval = \"{poll}\"\nchange_capture = \"poll\""),
+    ))
+}
+
+/// The shared primary (copy, incremental, latency, replay): on MariaDB it follows the binary
+/// log, as the shipped default does there; elsewhere it polls every 200 ms.
+fn shared_primary_config(dep: &Deployment, data: &Path, url: &str, dir: &Path) -> String {
+    let config = primary_config(dep, data, url, dir, "200ms");
+    if detection(url) == BINLOG_DETECTION {
+        binlog(config)
+    } else {
+        config
+    }
+}
+
+const BINLOG_DETECTION: &str = "binary log";
+
+/// How the shared primary detects changes, for the tables: the binary log on MySQL/MariaDB.
+pub fn detection(url: &str) -> &'static str {
+    if url.starts_with("mysql:") {
+        BINLOG_DETECTION
+    } else {
+        "poll 200 ms"
+    }
+}
+
+/// `config` following the binary log instead of polling (the poll becomes the 5 min safety net).
+pub fn binlog(config: String) -> String {
+    config.replace("change_capture = \"poll\"", "change_capture = \"binlog\"")
 }
 
 /// The bench's `--kafka-property` settings, set once at start.

@@ -18,7 +18,7 @@ use anyhow::{anyhow, bail, Context};
 use seaf_kafka::KafkaSettings;
 use serde::Deserialize;
 
-pub use roles::{BackupConfig, PrimaryConfig};
+pub use roles::{BackupConfig, ChangeCapture, PrimaryConfig};
 
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "SEAF_BACKUP_";

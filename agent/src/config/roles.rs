@@ -27,6 +27,19 @@ pub struct PrimaryConfig {
     /// How often the `Branch` table is compared with what was published.
     #[serde(default = "default_poll", deserialize_with = "seconds_or_humantime")]
     pub poll_interval: Duration,
+    /// How changes are found: `"auto"` (the binary log on MySQL/MariaDB when the server
+    /// provides it, otherwise the poll, with a warning that says what to set), `"binlog"`
+    /// (the binary log or an error at start), `"poll"` (read `Branch` every `poll_interval`).
+    /// PostgreSQL and SQLite always poll.
+    #[serde(default)]
+    pub change_capture: ChangeCapture,
+    /// With the binary log: how often the whole `Branch` table is still compared, as a safety
+    /// net (the log is the fast path, never the only one).
+    #[serde(default = "default_full_read", deserialize_with = "seconds_or_humantime")]
+    pub full_read_interval: Duration,
+    /// The replica server id the primary uses on the binary log; unique among the server's
+    /// replicas. Unset: a random one at each start.
+    pub binlog_server_id: Option<u32>,
     /// How often a heartbeat event is sent, so backups can measure lag while idle.
     #[serde(default = "default_heartbeat", deserialize_with = "seconds_or_humantime")]
     pub heartbeat_interval: Duration,
@@ -48,6 +61,19 @@ pub struct PrimaryConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+}
+
+/// `[primary] change_capture`: how the primary finds changed libraries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeCapture {
+    /// The binary log where the database provides it, else the poll.
+    #[default]
+    Auto,
+    /// The binary log (MySQL/MariaDB), or an error at start.
+    Binlog,
+    /// The `Branch` poll.
+    Poll,
 }
 
 /// `[backup]`: on the backup host.
@@ -106,6 +132,9 @@ fn default_node_id() -> String {
 }
 fn default_poll() -> Duration {
     Duration::from_secs(1)
+}
+fn default_full_read() -> Duration {
+    Duration::from_secs(300)
 }
 fn default_heartbeat() -> Duration {
     Duration::from_secs(10)

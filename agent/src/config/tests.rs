@@ -174,3 +174,34 @@ fn an_all_digit_token_from_the_environment_stays_a_string_and_is_never_printed()
         "{err:#}"
     );
 }
+
+#[test]
+fn change_capture_defaults_to_auto_with_a_slow_full_read() {
+    let c = Config::from_parts(EXAMPLE, "example.toml", env(&[])).unwrap();
+    let p = c.primary().unwrap();
+    assert_eq!(p.change_capture, ChangeCapture::Auto);
+    assert_eq!(p.full_read_interval, Duration::from_secs(300));
+    assert_eq!(p.binlog_server_id, None);
+    let c = Config::from_parts(
+        EXAMPLE,
+        "example.toml",
+        env(&[
+            ("SEAF_BACKUP_PRIMARY_CHANGE_CAPTURE", "binlog"),
+            ("SEAF_BACKUP_PRIMARY_FULL_READ_INTERVAL", "1h"),
+            ("SEAF_BACKUP_PRIMARY_BINLOG_SERVER_ID", "4242"),
+        ]),
+    )
+    .unwrap();
+    let p = c.primary().unwrap();
+    assert_eq!(p.change_capture, ChangeCapture::Binlog);
+    assert_eq!(p.full_read_interval, Duration::from_secs(3600));
+    assert_eq!(p.binlog_server_id, Some(4242));
+    let err = Config::from_parts(
+        EXAMPLE,
+        "my.toml",
+        env(&[("SEAF_BACKUP_PRIMARY_CHANGE_CAPTURE", "debezium")]),
+    )
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("change_capture") && msg.contains("poll"), "{msg}");
+}

@@ -45,6 +45,9 @@ pub const PRIMARY_LIBRARIES: &str = "seaf_primary_libraries";
 pub const PRIMARY_POLL_SECONDS: &str = "seaf_primary_poll_seconds";
 pub const PRIMARY_DETECTION_SECONDS: &str = "seaf_primary_detection_seconds";
 pub const PRIMARY_PUBLISH_SECONDS: &str = "seaf_primary_publish_seconds";
+pub const PRIMARY_CHANGES_DETECTED: &str = "seaf_primary_changes_detected_total";
+pub const PRIMARY_BINLOG_INTERRUPTIONS: &str = "seaf_primary_binlog_interruptions_total";
+pub const PRIMARY_BINLOG_POSITION_LOST: &str = "seaf_primary_binlog_position_lost_total";
 pub const PRIMARY_API_REQUESTS: &str = "seaf_primary_api_requests_total";
 pub const PRIMARY_API_RESPONSE_BYTES: &str = "seaf_primary_api_response_bytes_total";
 pub const PRIMARY_API_REQUEST_SECONDS: &str = "seaf_primary_api_request_seconds";
@@ -108,6 +111,24 @@ pub const METRICS: &[MetricDef] = &[
         "Events awaiting the broker's acknowledgement.",
     ),
     def(PRIMARY_LIBRARIES, Gauge, &[], "Libraries in Seafile's Branch table."),
+    def(
+        PRIMARY_CHANGES_DETECTED,
+        Counter,
+        &["source"],
+        "Library changes handed to the producer, by the path that saw them (SNAPSHOT, POLL, BINLOG).",
+    ),
+    def(
+        PRIMARY_BINLOG_INTERRUPTIONS,
+        Counter,
+        &[],
+        "Times the binary log stream broke and reconnected.",
+    ),
+    def(
+        PRIMARY_BINLOG_POSITION_LOST,
+        Counter,
+        &[],
+        "Times the saved binary log position was gone from the server (a full read covered the gap).",
+    ),
     def(
         PRIMARY_POLL_SECONDS,
         Histogram,

@@ -96,3 +96,64 @@ impl InternalEvent for PublishFailed<'_> {
         }
     }
 }
+
+/// A change was handed to the producer, seen by `source` (which path saw it).
+pub struct ChangeFound {
+    pub source: seaf_kafka::DetectionSource,
+}
+
+impl InternalEvent for ChangeFound {
+    fn emit(self) {
+        metrics::counter!(PRIMARY_CHANGES_DETECTED, "source" => self.source.symbol()).increment(1);
+    }
+}
+
+/// How this run finds changes, and why.
+pub struct ChangeCaptureChosen<'a> {
+    pub binlog: bool,
+    /// Why not the binary log (what to set), when it was wanted and is not used.
+    pub why_not: Option<&'a str>,
+}
+
+impl InternalEvent for ChangeCaptureChosen<'_> {
+    fn emit(self) {
+        match (self.binlog, self.why_not) {
+            (true, _) => tracing::info!("following the database's binary log (the Branch poll is the safety net)"),
+            (false, Some(why)) => tracing::warn!(%why, "polling the Branch table instead of following the binary log"),
+            (false, None) => tracing::info!("polling the Branch table"),
+        }
+    }
+}
+
+/// The binary log stream broke (server restarted, link lost); it reconnects from the last
+/// transaction end it saw, so nothing is skipped.
+pub struct BinlogInterrupted<'a> {
+    pub error: &'a str,
+}
+
+impl InternalEvent for BinlogInterrupted<'_> {
+    fn emit(self) {
+        metrics::counter!(PRIMARY_BINLOG_INTERRUPTIONS).increment(1);
+        static LOG: SharedLogLimit = limit();
+        if let Some(unlogged) = LOG.admit() {
+            tracing::warn!(error = %self.error, unlogged, "binary log stream interrupted; reconnecting");
+        }
+    }
+}
+
+/// The saved position is gone from the server (its log purged while the primary was away):
+/// one full read of `Branch` covers the gap, then the stream goes on from `now`.
+pub struct BinlogPositionLost<'a> {
+    pub lost: &'a dyn Display,
+    pub now: &'a dyn Display,
+}
+
+impl InternalEvent for BinlogPositionLost<'_> {
+    fn emit(self) {
+        metrics::counter!(PRIMARY_BINLOG_POSITION_LOST).increment(1);
+        tracing::warn!(
+            lost = %self.lost, now = %self.now,
+            "the saved binary log position is gone from the server (purged?); reading the whole Branch table once, then following the log from now"
+        );
+    }
+}

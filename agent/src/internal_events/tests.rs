@@ -45,6 +45,20 @@ fn emit_all() {
         took: Duration::from_millis(9),
     }
     .emit();
+    ChangeFound {
+        source: seaf_kafka::DetectionSource::Binlog,
+    }
+    .emit();
+    ChangeCaptureChosen {
+        binlog: true,
+        why_not: None,
+    }
+    .emit();
+    BinlogPositionLost {
+        lost: &"mysql-bin.000001:4",
+        now: &"mysql-bin.000002:4",
+    }
+    .emit();
     ApiRequestServed {
         route: "/api/v1/repos".into(),
         status: 200,
@@ -133,6 +147,7 @@ fn emit_backup_events() {
 }
 
 fn emit_rate_limited() {
+    BinlogInterrupted { error: "gone" }.emit();
     BranchReadFailed {
         error: &"database away",
     }
@@ -313,12 +328,13 @@ fn events_record_exactly_the_catalogued_metrics_and_repeats_log_once_per_period(
         "skipping an undecodable message",
         "refused a path-traversal request",
         "sync interrupted",
+        "binary log stream interrupted",
     ] {
         assert_eq!(log.matches(message).count(), 1, "{message} logged once in\n{log}");
     }
     assert_eq!(
         log.matches("unlogged=0").count(),
-        9,
+        10,
         "each rate-limited line says what it left out\n{log}"
     );
     // Every occurrence is counted all the same.

@@ -4,9 +4,12 @@
 //! One loop ([`publisher`]): every `poll_interval` it reads the `Branch` table, asks the
 //! [`Reconciler`] what the topic is missing, and publishes that; acknowledgements come back on a
 //! channel and update what is known to be published, which is saved so a restart does not
-//! republish. The object API and the metrics server run beside it.
+//! republish. On MySQL/MariaDB it follows the server's binary log instead ([`binlog`]): each
+//! committed change of `Branch` is published at once, and the full read runs only every
+//! `full_read_interval` as a safety net. The object API and the metrics server run beside it.
 
 pub mod api;
+pub mod binlog;
 mod publisher;
 pub mod reconcile;
 pub mod state;
@@ -17,7 +20,8 @@ use anyhow::Context;
 use seaf_kafka::{Codec, KafkaSettings};
 use seaf_seafile::{ObjectStore, SeafileDb};
 
-use crate::config::{Config, PrimaryConfig};
+use crate::config::{ChangeCapture, Config, PrimaryConfig};
+use crate::internal_events::{primary as events, InternalEvent};
 use crate::telemetry::{self, Health};
 use publisher::Publisher;
 
@@ -64,12 +68,68 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             None
         }
     };
-    let publisher = Publisher::new(&primary, settings, codec, store, db, health, identity)?;
+    let binlog = choose_capture(&primary)
+        .await
+        .with_context(|| format!("{}: [primary] change_capture", config.source))?;
+    let publisher = Publisher::new(&primary, settings, codec, store, db, health, identity)?.following(binlog, &primary);
     tracing::info!(
         api = %api_addr, metrics = %metrics_addr, topic = %config.kafka.topic, brokers = %config.kafka.brokers,
         remembered = publisher.remembered(), "primary started"
     );
     publisher.run(crate::shutdown::signal()).await
+}
+
+/// The binary log source when this run follows it; `None` to poll. `change_capture = "binlog"`
+/// fails here when the server cannot provide it; `"auto"` then polls with a warning that says
+/// what to set.
+async fn choose_capture(primary: &PrimaryConfig) -> anyhow::Result<Option<binlog::BinlogSource>> {
+    let url = &primary.database_url;
+    let mysql = url.starts_with("mysql:") || url.starts_with("mariadb:");
+    let wanted = primary.change_capture;
+    if wanted == ChangeCapture::Poll || (!mysql && wanted == ChangeCapture::Auto) {
+        events::ChangeCaptureChosen {
+            binlog: false,
+            why_not: None,
+        }
+        .emit();
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        mysql,
+        "\"binlog\" needs MySQL or MariaDB, and database_url is not mysql://…; PostgreSQL and SQLite are polled: set change_capture = \"auto\" or \"poll\""
+    );
+    let server_id = primary.binlog_server_id.unwrap_or_else(random_server_id);
+    let source = binlog::BinlogSource::new(url.replacen("mariadb:", "mysql:", 1).as_str(), server_id)?;
+    let problem = match source.check().await {
+        Ok(Ok(())) => None,
+        Ok(Err(what_to_set)) => Some(what_to_set),
+        Err(e) => Some(format!("cannot check the binary log settings: {e:#}")),
+    };
+    match (problem, wanted) {
+        (None, _) => {
+            events::ChangeCaptureChosen {
+                binlog: true,
+                why_not: None,
+            }
+            .emit();
+            Ok(Some(source))
+        }
+        (Some(problem), ChangeCapture::Binlog) => anyhow::bail!("{problem}"),
+        (Some(problem), _) => {
+            events::ChangeCaptureChosen {
+                binlog: false,
+                why_not: Some(&problem),
+            }
+            .emit();
+            Ok(None)
+        }
+    }
+}
+
+/// A replica id unlikely to meet another's (replicas of one server need distinct ids).
+fn random_server_id() -> u32 {
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) | 0x8000_0000
 }
 
 /// The object API, as `[primary]` configures it.

@@ -1,6 +1,8 @@
-//! The primary's loop: poll `Branch`, publish what the topic lacks, take the broker's
-//! acknowledgements, save what was published, send heartbeats, and stop cleanly. Each happening
-//! is one method of [`Publisher`]; the decisions are the [`Reconciler`]'s.
+//! The primary's loop: poll `Branch` (or follow the binary log, with the poll as a slow safety
+//! net), publish what the topic lacks, take the broker's acknowledgements, save what was
+//! published and how far the log was read, send heartbeats, and stop cleanly. Each happening is
+//! one method of [`Publisher`]; the decisions are the [`Reconciler`]'s and the
+//! [`PositionTracker`]'s.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,6 +13,7 @@ use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdat
 use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, SeafileDb};
 use tokio::sync::mpsc;
 
+use super::binlog::{BinlogPosition, BinlogSource, PositionStore, PositionTracker, StreamMsg};
 use super::reconcile::{Intent, Reconciler, Target};
 use super::state::PublishedState;
 use crate::config::PrimaryConfig;
@@ -23,6 +26,8 @@ const MAX_IN_FLIGHT: usize = 20_000;
 
 /// The outcome of one publish, reported back to the loop.
 struct Delivery {
+    /// The event's number in the [`PositionTracker`].
+    seq: u64,
     repo: RepoId,
     target: Target,
     result: Result<(), String>,
@@ -47,6 +52,22 @@ pub(super) struct Publisher {
     first_poll: bool,
     poll_interval: Duration,
     heartbeat_interval: Duration,
+    /// Numbers events so a binlog position is saved only behind acknowledged ones.
+    tracker: PositionTracker,
+    /// With binlog capture: the stream's messages and where the position is kept.
+    binlog: Option<Follow>,
+}
+
+/// The binary log side of the loop.
+struct Follow {
+    rx: Option<mpsc::UnboundedReceiver<StreamMsg>>,
+    store: PositionStore,
+    /// The last transaction end the stream reported.
+    last_seen: Option<BinlogPosition>,
+    /// The last position written to the store.
+    saved: Option<BinlogPosition>,
+    /// A full read is owed (a failed delivery, no room in flight, a failed read).
+    full_read_owed: bool,
 }
 
 impl Publisher {
@@ -79,7 +100,21 @@ impl Publisher {
             first_poll: true,
             poll_interval: primary.poll_interval,
             heartbeat_interval: primary.heartbeat_interval,
+            tracker: PositionTracker::default(),
+            binlog: None,
         })
+    }
+
+    /// Follows the binary log of `source` (when given): the full read then runs every
+    /// `full_read_interval` only, as the safety net.
+    pub(super) fn following(mut self, source: Option<BinlogSource>, primary: &PrimaryConfig) -> Publisher {
+        let Some(source) = source else { return self };
+        let follow = start_following(source, primary, !self.reconciler.published().is_empty());
+        // Resuming the log: the topic already holds every head.
+        self.first_poll = follow.saved.is_none();
+        self.poll_interval = primary.full_read_interval;
+        self.binlog = Some(follow);
+        self
     }
 
     /// Libraries whose published head was remembered from the last run.
@@ -89,17 +124,26 @@ impl Publisher {
 
     /// Runs until `shutdown` resolves, then flushes and saves.
     pub(super) async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let mut poll = tokio::time::interval(self.poll_interval);
+        // Following the log, the stream asks for the first full read when one is needed.
+        let first = match self.binlog {
+            Some(_) => tokio::time::Instant::now() + self.poll_interval,
+            None => tokio::time::Instant::now(),
+        };
+        let mut poll = tokio::time::interval_at(first, self.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heartbeat = tokio::time::interval(self.heartbeat_interval);
         let mut save = tokio::time::interval(Duration::from_secs(1));
+        let mut retry = tokio::time::interval(Duration::from_secs(1));
+        let mut stream = self.binlog.as_mut().and_then(|f| f.rx.take());
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = poll.tick() => self.poll().await,
+                Some(msg) = next_msg(&mut stream) => self.followed(msg).await,
+                _ = retry.tick(), if self.full_read_owed() => self.poll().await,
                 Some(d) = self.deliveries.recv() => self.delivered(d)?,
                 _ = heartbeat.tick() => self.heartbeat(),
-                _ = save.tick(), if self.dirty => self.save(),
+                _ = save.tick() => self.save(),
                 _ = &mut shutdown => return self.stop(),
             }
         }
@@ -119,16 +163,25 @@ impl Publisher {
                     } else {
                         DetectionSource::Poll
                     };
-                    if !intent.first_seen {
-                        record_detection_latency(&self.store, &intent);
-                    }
-                    spawn_publish(&self.producer, &self.node_id, intent, source, self.tx.clone());
+                    self.publish(intent, source);
                 }
                 self.first_poll = false;
+                let full = self.reconciler.in_flight() >= MAX_IN_FLIGHT;
+                if let Some(follow) = &mut self.binlog {
+                    // The read covered every change the stream had reported, and any it failed to send.
+                    self.tracker.covered_by_full_read();
+                    if let Some(p) = follow.last_seen.clone() {
+                        self.tracker.transaction_end(p);
+                    }
+                    follow.full_read_owed = full;
+                }
             }
             Err(e) => {
                 self.health.failed("database", &e);
                 events::BranchReadFailed { error: &e }.emit();
+                if let Some(follow) = &mut self.binlog {
+                    follow.full_read_owed = true;
+                }
             }
         }
         let in_flight = self.reconciler.in_flight();
@@ -139,8 +192,66 @@ impl Publisher {
         .emit();
     }
 
+    /// Hands one change to the producer.
+    fn publish(&mut self, intent: Intent, source: DetectionSource) {
+        if !intent.first_seen {
+            record_detection_latency(&self.store, &intent);
+        }
+        events::ChangeFound { source }.emit();
+        let seq = self.tracker.issue();
+        spawn_publish(&self.producer, &self.node_id, seq, intent, source, self.tx.clone());
+    }
+
+    fn full_read_owed(&self) -> bool {
+        self.binlog.as_ref().is_some_and(|f| f.full_read_owed)
+    }
+
+    /// One message of the binary log stream.
+    async fn followed(&mut self, msg: StreamMsg) {
+        let Some(follow) = &mut self.binlog else { return };
+        match msg {
+            StreamMsg::Resync { at, lost } => {
+                if let Some(lost) = &lost {
+                    events::BinlogPositionLost { lost, now: &at }.emit();
+                }
+                follow.last_seen = Some(at);
+                self.poll().await;
+            }
+            StreamMsg::Changes(changes) => {
+                for (repo, head) in changes {
+                    tracing::debug!(%repo, head = ?head.map(|h| h.to_string()), "binary log: library changed");
+                    match self.reconciler.plan_one(repo, head) {
+                        Ok(Some(intent)) => self.publish(intent, DetectionSource::Binlog),
+                        Ok(None) => {}
+                        Err(_full) => {
+                            if let Some(f) = &mut self.binlog {
+                                f.full_read_owed = true;
+                            }
+                        }
+                    }
+                }
+            }
+            StreamMsg::TransactionEnd(p) => {
+                follow.last_seen = Some(p.clone());
+                self.tracker.transaction_end(p);
+            }
+            StreamMsg::Streaming => self.health.ok("database"),
+            StreamMsg::Interrupted(error) => {
+                self.health.failed("database", &error);
+                events::BinlogInterrupted { error: &error }.emit();
+            }
+        }
+    }
+
     /// The broker's answer to one publish.
     fn delivered(&mut self, d: Delivery) -> anyhow::Result<()> {
+        self.tracker.delivered(d.seq, d.result.is_ok());
+        if d.result.is_err() {
+            // The log will not say it again: a full read re-sends it.
+            if let Some(f) = &mut self.binlog {
+                f.full_read_owed = true;
+            }
+        }
         match d.result {
             Ok(()) => {
                 self.health.ok("broker");
@@ -173,11 +284,31 @@ impl Publisher {
         });
     }
 
+    /// Saves what the broker acknowledged, then how far the log may be resumed from (in that
+    /// order: a position never runs ahead of the published state it relies on).
     fn save(&mut self) {
-        match self.state.save(self.reconciler.published()) {
-            Ok(()) => self.dirty = false,
+        if self.dirty {
+            match self.state.save(self.reconciler.published()) {
+                Ok(()) => self.dirty = false,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot save the published state; a restart may republish");
+                    return;
+                }
+            }
+        }
+        self.save_position();
+    }
+
+    fn save_position(&mut self) {
+        let Some(follow) = &mut self.binlog else { return };
+        let Some(p) = self.tracker.safe() else { return };
+        if follow.saved.as_ref() == Some(&p) {
+            return;
+        }
+        match follow.store.save(&p) {
+            Ok(()) => follow.saved = Some(p),
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "cannot save the published state; a restart may republish")
+                tracing::warn!(error = %format!("{e:#}"), "cannot save the binary log position; a restart resumes from an older one")
             }
         }
     }
@@ -187,11 +318,41 @@ impl Publisher {
         tracing::info!("stopping: flushing events and saving state");
         let _ = self.producer.flush(Duration::from_secs(10));
         while let Ok(d) = self.deliveries.try_recv() {
+            self.tracker.delivered(d.seq, d.result.is_ok());
             if d.result.is_ok() {
                 self.reconciler.acknowledged(d.repo, d.target);
             }
         }
-        self.state.save(self.reconciler.published())
+        self.state.save(self.reconciler.published())?;
+        self.save_position();
+        Ok(())
+    }
+}
+
+/// Starts the stream task: from the saved position when the topic's state is known too
+/// (`resume`), else from now after a full read.
+fn start_following(source: BinlogSource, primary: &PrimaryConfig, resume: bool) -> Follow {
+    let store = PositionStore::new(&primary.state_dir, &source.identity());
+    let saved = if resume { store.load() } else { None };
+    if let Some(p) = &saved {
+        tracing::info!(position = %p, "resuming the binary log");
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(source.follow(saved.clone(), tx));
+    Follow {
+        rx: Some(rx),
+        store,
+        last_seen: None,
+        saved,
+        full_read_owed: false,
+    }
+}
+
+/// The next stream message; never, without a stream.
+async fn next_msg(stream: &mut Option<mpsc::UnboundedReceiver<StreamMsg>>) -> Option<StreamMsg> {
+    match stream {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -199,6 +360,7 @@ impl Publisher {
 fn spawn_publish(
     producer: &Arc<EventProducer>,
     node: &str,
+    seq: u64,
     intent: Intent,
     source: DetectionSource,
     tx: mpsc::UnboundedSender<Delivery>,
@@ -231,6 +393,7 @@ fn spawn_publish(
             }
         };
         let _ = tx.send(Delivery {
+            seq,
             repo: intent.repo,
             target: intent.target,
             result,

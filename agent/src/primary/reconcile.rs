@@ -28,6 +28,10 @@ pub struct Intent {
     pub first_seen: bool,
 }
 
+/// No room for another event in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
 /// Published and in-flight state of every library.
 #[derive(Debug, Default)]
 pub struct Reconciler {
@@ -85,6 +89,34 @@ impl Reconciler {
             });
         }
         out
+    }
+
+    /// One library changed (the binary log said so): its new head, or `None` when its
+    /// `master` branch is gone. `Err(Full)` when no event may be added now: the caller must
+    /// find the change again (a full read), as [`Reconciler::plan`] leaves the rest in the table.
+    pub fn plan_one(&mut self, repo: RepoId, head: Option<ObjectId>) -> Result<Option<Intent>, Full> {
+        let target = match head {
+            Some(head) if self.published.get(&repo) == Some(&head) && !self.in_flight.contains_key(&repo) => {
+                return Ok(None)
+            }
+            Some(head) => Target::Head(head),
+            // Never published and nothing on its way: the topic has nothing to take back.
+            None if !self.published.contains_key(&repo) && !self.in_flight.contains_key(&repo) => return Ok(None),
+            None => Target::Deleted,
+        };
+        if self.in_flight.get(&repo) == Some(&target) {
+            return Ok(None);
+        }
+        if !self.reserve(&repo) {
+            return Err(Full);
+        }
+        self.in_flight.insert(repo, target);
+        Ok(Some(Intent {
+            repo,
+            target,
+            previous: self.published.get(&repo).copied(),
+            first_seen: head.is_some() && !self.published.contains_key(&repo),
+        }))
     }
 
     /// Room for one more event (a library already in flight may be re-targeted).
@@ -216,6 +248,28 @@ mod tests {
         }
         assert_eq!(total, 10);
         assert_eq!(r.published().len(), 10);
+    }
+
+    #[test]
+    fn one_library_at_a_time() {
+        let mut r = Reconciler::new(heads(&[(1, 1)]), 2);
+        assert_eq!(r.plan_one(repo(1), Some(head(1))), Ok(None), "already published");
+        let moved = r.plan_one(repo(1), Some(head(2))).unwrap().unwrap();
+        assert_eq!(
+            (moved.target, moved.previous, moved.first_seen),
+            (Target::Head(head(2)), Some(head(1)), false)
+        );
+        assert_eq!(r.plan_one(repo(1), Some(head(2))), Ok(None), "in flight");
+        let back = r.plan_one(repo(1), Some(head(1))).unwrap().unwrap();
+        assert_eq!(back.target, Target::Head(head(1)), "moved back while in flight: sent");
+        let new = r.plan_one(repo(2), Some(head(7))).unwrap().unwrap();
+        assert!(new.first_seen);
+        assert_eq!(r.plan_one(repo(3), Some(head(3))), Err(Full), "bounded like plan");
+        assert_eq!(r.plan_one(repo(9), None), Ok(None), "never seen: nothing to delete");
+        let gone = r.plan_one(repo(1), None).unwrap().unwrap();
+        assert_eq!((gone.target, gone.previous), (Target::Deleted, Some(head(1))));
+        r.acknowledged(repo(1), Target::Deleted);
+        assert_eq!(r.plan_one(repo(1), None), Ok(None));
     }
 
     #[test]

@@ -31,6 +31,11 @@ use crate::event::{
 /// The schema, exactly as in `schemas/repo_update.avsc` (what gets registered).
 pub const SCHEMA_JSON: &str = include_str!("../../../schemas/repo_update.avsc");
 
+/// The schema's first version (before `DetectionSource` gained `BINLOG`). Its datums decode
+/// with today's schema byte for byte (the only change is an enum symbol added at the end), so
+/// messages written by older primaries are read as they are.
+pub const SCHEMA_V1_JSON: &str = include_str!("../../../schemas/repo_update.v1.avsc");
+
 /// First two bytes of an Avro single-object encoded message.
 pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
 /// First byte of a Confluent wire-format message.
@@ -47,6 +52,8 @@ struct ParsedSchema {
     /// The fingerprint apache-avro and Python's avro compute for the same schema (they keep
     /// `{"type":"long"}` for the timestamp): same schema, so accepted when reading.
     lenient_fingerprint: [u8; 8],
+    /// Both fingerprints of [`SCHEMA_V1_JSON`]: accepted when reading.
+    older: [[u8; 8]; 2],
 }
 
 fn parsed() -> &'static ParsedSchema {
@@ -57,11 +64,18 @@ fn parsed() -> &'static ParsedSchema {
         let canonical_form = parsing_canonical_form(SCHEMA_JSON).expect("schemas/repo_update.avsc is valid Avro");
         let fingerprint = crc64_avro(canonical_form.as_bytes()).to_le_bytes();
         let lenient_fingerprint = crc64_avro(schema.canonical_form().as_bytes()).to_le_bytes();
+        let v1 = Schema::parse_str(SCHEMA_V1_JSON).expect("schemas/repo_update.v1.avsc is valid Avro");
+        let v1_canonical = parsing_canonical_form(SCHEMA_V1_JSON).expect("schemas/repo_update.v1.avsc is valid Avro");
+        let older = [
+            crc64_avro(v1_canonical.as_bytes()).to_le_bytes(),
+            crc64_avro(v1.canonical_form().as_bytes()).to_le_bytes(),
+        ];
         ParsedSchema {
             schema,
             canonical_form,
             fingerprint,
             lenient_fingerprint,
+            older,
         }
     })
 }
@@ -161,7 +175,10 @@ impl Codec {
                         len: bytes.len(),
                         needed: SINGLE_OBJECT_HEADER_LEN,
                     })?;
-                if header[2..] != p.fingerprint && header[2..] != p.lenient_fingerprint {
+                if header[2..] != p.fingerprint
+                    && header[2..] != p.lenient_fingerprint
+                    && !p.older.iter().any(|f| header[2..] == f[..])
+                {
                     let mut found = [0u8; 8];
                     found.copy_from_slice(&header[2..]);
                     return Err(DecodeError::UnknownFingerprint {

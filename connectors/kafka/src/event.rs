@@ -64,17 +64,21 @@ pub enum DetectionSource {
     Heartbeat,
     /// An operator asked (`seaf-backup sync`).
     Manual,
+    /// The database's binary log (MySQL/MariaDB change capture).
+    Binlog,
 }
 
 impl DetectionSource {
-    pub(crate) const SYMBOLS: [&'static str; 6] = ["SNAPSHOT", "POLL", "INOTIFY", "REDIS", "HEARTBEAT", "MANUAL"];
-    const ALL: [Self; 6] = [
+    pub(crate) const SYMBOLS: [&'static str; 7] =
+        ["SNAPSHOT", "POLL", "INOTIFY", "REDIS", "HEARTBEAT", "MANUAL", "BINLOG"];
+    const ALL: [Self; 7] = [
         Self::Snapshot,
         Self::Poll,
         Self::Inotify,
         Self::Redis,
         Self::Heartbeat,
         Self::Manual,
+        Self::Binlog,
     ];
 
     /// The Avro symbol.

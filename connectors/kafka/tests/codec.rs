@@ -73,7 +73,7 @@ fn canonical_form_and_fingerprint_follow_the_spec() {
         r#"{"name":"previous_head_id","type":["null","string"]},"#,
         r#"{"name":"origin_node","type":"string"},"#,
         r#"{"name":"detected_at","type":"long"},"#,
-        r#"{"name":"detection_source","type":{"name":"org.seafbackup.DetectionSource","type":"enum","symbols":["SNAPSHOT","POLL","INOTIFY","REDIS","HEARTBEAT","MANUAL"]}}"#,
+        r#"{"name":"detection_source","type":{"name":"org.seafbackup.DetectionSource","type":"enum","symbols":["SNAPSHOT","POLL","INOTIFY","REDIS","HEARTBEAT","MANUAL","BINLOG"]}}"#,
         r#"]}"#
     );
     assert_eq!(Codec::canonical_form(), expected);
@@ -84,14 +84,46 @@ fn canonical_form_and_fingerprint_follow_the_spec() {
     // {"type":"long"} for the timestamp and get another, which decoding also accepts.
     assert_eq!(
         Codec::fingerprint(),
-        0x3d41_116e_6a79_26a4,
+        0xc838_3227_3a17_2957,
         "update the README if the schema changed"
     );
-    assert_eq!(Codec::lenient_fingerprint(), 0xa8bf_8a6f_96a1_d373);
+    assert_eq!(Codec::lenient_fingerprint(), 0x67ac_db67_a881_9d53);
 
     let bytes = Codec::single_object().encode(&update()).unwrap();
     assert_eq!(bytes[..2], SINGLE_OBJECT_MAGIC);
     assert_eq!(bytes[2..10], rabin(expected.as_bytes()).to_le_bytes());
+}
+
+#[test]
+fn binlog_is_the_last_detection_source_and_round_trips() {
+    let event = RepoUpdate {
+        detection_source: DetectionSource::Binlog,
+        ..update()
+    };
+    let codec = Codec::single_object();
+    assert_eq!(codec.decode(&codec.encode(&event).unwrap()).unwrap(), event);
+    let schema: serde_json::Value = serde_json::from_str(SCHEMA_JSON).unwrap();
+    let source = schema["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "detection_source")
+        .unwrap();
+    let symbols = source["type"]["symbols"].as_array().unwrap();
+    assert_eq!(symbols.last().unwrap(), "BINLOG", "new symbols go at the end");
+    assert_eq!(source["type"]["default"], "POLL", "old readers read BINLOG as POLL");
+}
+
+#[test]
+fn messages_of_the_first_schema_version_are_still_read() {
+    // The first version's fingerprints (before BINLOG): the spec's and apache-avro's.
+    let codec = Codec::single_object();
+    let event = update();
+    for v1 in [0x3d41_116e_6a79_26a4u64, 0xa8bf_8a6f_96a1_d373] {
+        let mut bytes = codec.encode(&event).unwrap();
+        bytes[2..10].copy_from_slice(&v1.to_le_bytes());
+        assert_eq!(codec.decode(&bytes).unwrap(), event, "{v1:#x}");
+    }
 }
 
 #[test]
