@@ -28,7 +28,8 @@ const SAFETY_NET: &str = "full_read_interval = \"1h\"\nchange_capture = \"binlog
 
 struct Primary {
     rt: tokio::runtime::Runtime,
-    test_db: TestDb,
+    /// The database on the shared server, dropped with the test (`None` on a private server).
+    test_db: Option<TestDb>,
     db: SeafileDb,
     /// Plain SQL on the test database (transactions, DDL).
     sql: AnyPool,
@@ -43,9 +44,21 @@ impl Primary {
     fn start(broker: &Broker, libraries: usize) -> Option<Primary> {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let test_db = rt.block_on(TestDb::create(DbKind::MySql))?;
-        let db = rt.block_on(test_db.connect());
+        let url = test_db.url.clone();
+        Some(Primary::start_on(broker, libraries, rt, Some(test_db), &url))
+    }
+
+    /// A primary of `libraries` libraries whose seafile database is at `url`.
+    fn start_on(
+        broker: &Broker,
+        libraries: usize,
+        rt: tokio::runtime::Runtime,
+        test_db: Option<TestDb>,
+        url: &str,
+    ) -> Primary {
+        let db = rt.block_on(SeafileDb::connect(url)).unwrap();
         let sql = rt
-            .block_on(AnyPoolOptions::new().max_connections(2).connect(&test_db.url))
+            .block_on(AnyPoolOptions::new().max_connections(2).connect(url))
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("seafile-data");
@@ -57,10 +70,10 @@ impl Primary {
             .unwrap();
         let dep = Deployment::new(&broker.bootstrap());
         let config = dep
-            .primary_config(&data, &test_db.url, &dir.path().join("state"))
+            .primary_config(&data, url, &dir.path().join("state"))
             .replace("[primary]\n", &format!("[primary]\n{SAFETY_NET}"));
         let agent = Agent::start("primary", dir.path(), &config, &dep.primary_metrics);
-        Some(Primary {
+        Primary {
             rt,
             test_db,
             db,
@@ -70,7 +83,7 @@ impl Primary {
             libs,
             dep,
             agent,
-        })
+        }
     }
 
     fn update(&mut self, i: usize) -> ObjectId {
@@ -398,5 +411,43 @@ fn missing_replication_grants_are_an_error_that_says_what_to_grant() {
     assert!(
         log.contains("polling the Branch table instead") && log.contains(&grant),
         "{log}"
+    );
+}
+
+/// MariaDB restarted under a running primary (a server of the test's own, so that the shared
+/// one is never restarted): the primary reconnects where it was and follows the new log file
+/// the restarted server writes; every change made after the restart arrives from the log.
+#[test]
+fn a_restarted_mariadb_is_followed_again_and_nothing_is_lost() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(broker) = Broker::start() else { return };
+    let mut server = support::private_mariadb::PrivateMariaDb::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut p = Primary::start_on(&broker, 3, rt, None, &server.url());
+    let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);
+    snapshot(&p, &mut reader);
+    let before = p.update(0);
+    let (ev, _) = await_head(&mut p, &mut reader, 0, before, "the update before the restart");
+    assert_eq!(ev.detection_source, DetectionSource::Binlog);
+
+    server.restart();
+    // The pools reconnect on their own; the primary's stream has to find its place again.
+    let after: Vec<(RepoId, ObjectId)> = (0..3).map(|i| (p.libs[i].repo_id, p.update(i))).collect();
+    let events = reader.read_until(Duration::from_secs(30), "every change made after the restart", |ev| {
+        after.iter().all(|(r, h)| event_for(ev, *r, *h).is_some())
+    });
+    for (repo, head) in &after {
+        let ev = event_for(&events, *repo, *head).unwrap();
+        assert_eq!(
+            ev.detection_source,
+            DetectionSource::Binlog,
+            "followed from the log again, not found by the hour's safety net: {ev:?}\n{}",
+            p.agent.log_tail()
+        );
+    }
+    assert!(
+        p.agent.metric("seaf_primary_binlog_interruptions_total", &[]) >= 1.0,
+        "the restart cut the stream, and the primary counted it: {}",
+        p.agent.log_tail()
     );
 }
