@@ -221,20 +221,7 @@ fn rpo_and_watermark_under_load_and_through_a_cut_link() {
 
 /// Every block file under the backup's (or primary's) `storage/blocks`.
 fn blocks(data: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![data.join("storage/blocks")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    support::files_under(&data.join("storage/blocks"))
 }
 
 /// The block's id, from its path (`…/<2 hex>/<38 hex>`).

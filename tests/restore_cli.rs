@@ -28,21 +28,14 @@ fn cli(command: &str, fx: &Fixture, rest: &[&str]) -> (i32, String, String) {
 
 /// Every file under `root` by its path in the library, with its bytes' sha1 and size.
 fn files_under(root: &std::path::Path) -> BTreeMap<String, (String, u64)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                let rel = format!("/{}", path.strip_prefix(root).unwrap().to_string_lossy());
-                out.insert(rel, (ObjectId::hash_of(&bytes).to_hex(), bytes.len() as u64));
-            }
-        }
-    }
-    out
+    support::files_under(root)
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            let rel = format!("/{}", path.strip_prefix(root).unwrap().to_string_lossy());
+            (rel, (ObjectId::hash_of(&bytes).to_hex(), bytes.len() as u64))
+        })
+        .collect()
 }
 
 /// expected.json's files of one library: path → (sha1, size).
