@@ -81,6 +81,13 @@ CNF
     $SUDO /etc/init.d/mariadb restart >/dev/null || die "MariaDB did not restart: see /var/log/mysql/ or journalctl"
     wait_for MariaDB "mariadb-admin -u root ping"
   fi
+  # Nothing starts it at boot, and Debian's policy-rc.d in containers keeps apt from starting it
+  # on install: start it here when it does not answer.
+  if ! mariadb-admin -u root ping >/dev/null 2>&1; then
+    log "starting MariaDB"
+    $SUDO /etc/init.d/mariadb start >/dev/null || die "MariaDB did not start: see /var/log/mysql/ or run 'mariadbd --user=mysql' by hand to read its error"
+    wait_for MariaDB "mariadb-admin -u root ping"
+  fi
   # Debian's root authenticates by unix socket only; the tests connect over TCP without a
   # password, so password authentication (empty) comes first, the socket second. The order
   # matters: clients that send an auth response (sqlx does) fail against unix_socket first.
