@@ -52,6 +52,7 @@ pub struct Batch {
     objects: Vec<Staged>,
     index: HashSet<(ObjectKind, ObjectId)>,
     bytes: u64,
+    in_memory: u64,
 }
 
 impl Batch {
@@ -61,6 +62,7 @@ impl Batch {
             objects: Vec::new(),
             index: HashSet::new(),
             bytes: 0,
+            in_memory: 0,
         }
     }
 
@@ -106,6 +108,9 @@ impl Batch {
             return;
         }
         self.bytes += staged.len();
+        if let Payload::Bytes(data) = &staged.payload {
+            self.in_memory += data.len() as u64;
+        }
         self.objects.push(staged);
     }
 
@@ -126,6 +131,11 @@ impl Batch {
     /// Bytes staged, in memory and in staging files.
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Bytes staged in memory (what the batch costs the process's RSS).
+    pub fn memory_bytes(&self) -> u64 {
+        self.in_memory
     }
 
     /// Hands the batch to the committer; resolves when every object is in place AND durable

@@ -121,6 +121,18 @@ impl Disk for RealDisk {
     }
 }
 
+/// Starts writing `file`'s dirty pages to the disk without waiting for them (Linux
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`, what RocksDB's `bytes_per_sync` and PostgreSQL's
+/// `backend_flush_after` do). This is no barrier and promises nothing: it only lets the disk
+/// write a large staged block while the next one arrives, so the group's barrier finds less
+/// left to flush. Errors are ignored for the same reason (the barrier reports real ones).
+pub fn start_writeback(file: &File) {
+    // SAFETY: the descriptor is open for the duration of the call; the call reads no memory.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
 /// A staged block on another file system than its store: copied to a temp file beside its
 /// final path (named as `ObjectStore::sweep_temp_files` expects), then renamed, so its final
 /// name never shows a partial copy.

@@ -50,6 +50,7 @@ use seaf_seafile::{ObjectKind, ObjectStore, StoreError};
 
 pub use batch::Batch;
 pub use committer::{CommitStats, MAX_GROUP_BYTES, MAX_GROUP_OBJECTS};
+pub use disk::start_writeback;
 pub use group::CRASH_POINTS;
 pub use recovery::Recovered;
 

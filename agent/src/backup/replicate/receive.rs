@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use super::remote::RemoteError;
 use super::report::{Progress, ReplicateError, Skipped, SyncOptions, SyncReport};
 use super::resume::Durable;
-use crate::backup::durable::{Batch, GroupCommit};
+use crate::backup::durable::{start_writeback, Batch, GroupCommit, MAX_GROUP_BYTES};
 use crate::internal_events::store::{BytesFetched, ObjectsWritten};
 use crate::internal_events::InternalEvent;
 use crate::pack::frame::{Decoder, Frame};
@@ -44,6 +44,11 @@ pub type Chunks = mpsc::Receiver<Result<Bytes, RemoteError>>;
 const BATCH_OBJECTS: usize = if cfg!(test) { 64 } else { 4096 };
 /// Bytes staged in memory before the batch is handed over (per sync: bounds the backup's RSS).
 const BATCH_BYTES: u64 = 4 << 20;
+/// Bytes staged in all (large blocks in staging files included) before the batch is handed
+/// over: a group's bound, so one barrier flushes at most about that much. Large blocks cost no
+/// memory, so they do not count against [`BATCH_BYTES`]: counted there, every block of a few
+/// MiB was a batch and a barrier of its own, and a library's stream waited on each.
+const BATCH_STAGED_BYTES: u64 = MAX_GROUP_BYTES;
 /// Blocks at least this large are written to a staging file as they arrive, never held whole.
 const LARGE_BLOCK: u32 = 1 << 20;
 /// Bytes gathered before they are decoded and verified on the blocking pool.
@@ -258,7 +263,9 @@ impl Staged {
     }
 
     fn full(&self) -> bool {
-        self.ids.len() >= BATCH_OBJECTS || self.batch.bytes() >= BATCH_BYTES
+        self.ids.len() >= BATCH_OBJECTS
+            || self.batch.memory_bytes() >= BATCH_BYTES
+            || self.batch.bytes() >= BATCH_STAGED_BYTES
     }
 }
 
@@ -418,6 +425,7 @@ impl Receiver {
         }
         let large = self.large.take().expect("a large block in progress");
         let actual = ObjectId::from_digest(large.hasher.finalize().into());
+        start_writeback(&large.file);
         drop(large.file);
         if actual != large.id {
             let _ = std::fs::remove_file(&large.path);
@@ -621,4 +629,39 @@ fn without_zero(mut refs: Vec<Key>) -> Vec<Key> {
 
 fn protocol(detail: String) -> ReplicateError {
     RemoteError::Protocol { detail }.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Large blocks cost no memory, so a batch of them fills at a group's bound, not at the
+    /// in-memory bound: a library of blocks of a few MiB is not one barrier a block.
+    #[test]
+    fn a_batch_is_full_at_its_memory_bound_or_at_a_groups_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let commit = GroupCommit::open(ObjectStore::new(dir.path())).unwrap();
+        let store = seaf_seafile::RepoId::parse("0b2d1a7e-5c1e-4c3e-9a1b-1f2e3d4c5b6a").unwrap();
+        let block = |n: u8| ObjectId::hash_of(&[n]);
+        let mut staged = Staged::new(commit.batch());
+        for n in 0..15 {
+            let (path, _file) = staged.batch.staging_file().unwrap();
+            staged
+                .batch
+                .stage_file(ObjectKind::Block, store, block(n), path, 4 << 20);
+            staged.ids.insert((ObjectKind::Block, block(n)));
+        }
+        assert!(!staged.full(), "60 MiB of large blocks in staging files");
+        let (path, _file) = staged.batch.staging_file().unwrap();
+        staged
+            .batch
+            .stage_file(ObjectKind::Block, store, block(15), path, 4 << 20);
+        assert!(staged.full(), "64 MiB staged: a group's bound");
+
+        let mut small = Staged::new(commit.batch());
+        small
+            .batch
+            .stage(ObjectKind::Block, store, block(99), vec![0; BATCH_BYTES as usize]);
+        assert!(small.full(), "4 MiB in memory");
+    }
 }
