@@ -284,15 +284,24 @@ pub fn initial_copy(
 /// parallel, so the sums exceed the wall time).
 fn where_the_copy_went(agent: &Agent) -> String {
     let m = |name: &str| agent.metric(name, &[]);
+    let step = |step: &str| {
+        agent.metric(
+            "seaf_backup_group_commit_step_seconds_sum",
+            &[&format!("step=\"{step}\"")],
+        )
+    };
     format!(
         "backup's breakdown: {} groups of {} batches and {} objects taking {:.2} s in all; {} barriers taking {:.2} s in all; \
-         {} syncs taking {:.2} s in all; {} bytes fetched, {} written",
+         journals {:.2} s, temp files {:.2} s, renames {:.2} s; {} syncs taking {:.2} s in all; {} bytes fetched, {} written",
         m("seaf_backup_group_commits_total"),
         m("seaf_backup_group_commit_batches_total"),
         m("seaf_backup_group_commit_objects_total"),
         m("seaf_backup_group_commit_seconds_sum"),
         m("seaf_backup_store_barrier_seconds_count"),
         m("seaf_backup_store_barrier_seconds_sum"),
+        step("journal"),
+        step("temp_files"),
+        step("renames"),
         m("seaf_backup_repo_sync_seconds_count"),
         m("seaf_backup_repo_sync_seconds_sum"),
         m("seaf_backup_bytes_fetched_total"),

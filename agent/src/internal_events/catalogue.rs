@@ -68,6 +68,7 @@ pub const BACKUP_GROUP_COMMIT_BATCHES: &str = "seaf_backup_group_commit_batches_
 pub const BACKUP_GROUP_COMMIT_OBJECTS: &str = "seaf_backup_group_commit_objects_total";
 pub const BACKUP_STORE_BARRIER_SECONDS: &str = "seaf_backup_store_barrier_seconds";
 pub const BACKUP_GROUP_COMMIT_SECONDS: &str = "seaf_backup_group_commit_seconds";
+pub const BACKUP_GROUP_COMMIT_STEP_SECONDS: &str = "seaf_backup_group_commit_step_seconds";
 
 // The backup's recovery point and scrub.
 pub const BACKUP_RPO_SECONDS: &str = "seaf_backup_rpo_seconds";
@@ -243,7 +244,13 @@ pub const METRICS: &[MetricDef] = &[
         BACKUP_GROUP_COMMIT_SECONDS,
         Histogram,
         &[],
-        "One group: journal, barriers, temp files and renames. Their sum over time near 1 means the committer is what syncs wait for.",
+        "The committer's time on one group: journal, barriers, temp files and renames. Their sum over time near 1 means the committer is what syncs wait for.",
+    ),
+    def(
+        BACKUP_GROUP_COMMIT_STEP_SECONDS,
+        Histogram,
+        &["step"],
+        "The committer's time on one step of a group besides its barriers: journal, temp_files or renames.",
     ),
     // The backup's recovery point and scrub.
     def(

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::catalogue::*;
 use super::InternalEvent;
-use crate::backup::durable::Recovered;
+use crate::backup::durable::{Recovered, StepTimes};
 
-/// One group made durable: `batches` syncs' batches sharing its two barriers.
+/// One group made durable: `batches` syncs' batches sharing its barriers.
 pub struct GroupCommitted<'a> {
     pub batches: u64,
     pub written: u64,
@@ -17,6 +17,9 @@ pub struct GroupCommitted<'a> {
     pub bytes: u64,
     /// The time of each barrier that completed.
     pub barriers: &'a [Duration],
+    /// The other steps' times.
+    pub steps: StepTimes,
+    /// The committer's time on the group in all (barriers and steps).
     pub took: Duration,
 }
 
@@ -29,6 +32,14 @@ impl InternalEvent for GroupCommitted<'_> {
         metrics::histogram!(BACKUP_GROUP_COMMIT_SECONDS).record(self.took.as_secs_f64());
         for barrier in self.barriers {
             metrics::histogram!(BACKUP_STORE_BARRIER_SECONDS).record(barrier.as_secs_f64());
+        }
+        let StepTimes {
+            journal,
+            temp_files,
+            renames,
+        } = self.steps;
+        for (step, took) in [("journal", journal), ("temp_files", temp_files), ("renames", renames)] {
+            metrics::histogram!(BACKUP_GROUP_COMMIT_STEP_SECONDS, "step" => step).record(took.as_secs_f64());
         }
         tracing::debug!(
             batches = self.batches,

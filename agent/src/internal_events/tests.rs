@@ -140,6 +140,7 @@ fn emit_backup_events() {
         skipped: 1,
         bytes: 100,
         barriers: &[Duration::from_millis(2), Duration::from_millis(3)],
+        steps: crate::backup::durable::StepTimes::default(),
         took: Duration::from_millis(9),
     }
     .emit();

@@ -3,17 +3,18 @@
 //! a lone batch goes at once, a busy disk gathers more per barrier), up to
 //! [`MAX_GROUP_OBJECTS`] objects or [`MAX_GROUP_BYTES`] bytes a group.
 //!
-//! Groups run strictly one after another, so a group starts only after the previous group's
-//! barrier: whatever a sync found already in the store when it staged its batch is durable
-//! before any object of that batch gets a name.
+//! Groups overlap by one barrier: once a group's objects have their names, the batches queued
+//! meanwhile form the next group, whose journal is written before the barrier that settles the
+//! first (see [`super::group`]). The next group's names come only after that barrier, so
+//! whatever a sync found already in the store when it staged its batch is durable before any
+//! object of that batch gets a name.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::batch::{Job, Staged};
-use super::group::{GroupWriter, Outcome};
+use super::group::{Advanced, GroupWriter, Outcome, Placed};
 use super::writers::WriterClaim;
 use crate::internal_events::durable::{GroupCommitted, StoreFlushFailed};
 use crate::internal_events::InternalEvent;
@@ -37,7 +38,7 @@ pub struct Counters {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommitStats {
     pub groups: u64,
-    /// `syncfs` calls that completed (two per group).
+    /// `syncfs` calls that completed (two per group, one when groups follow each other).
     pub barriers: u64,
     pub batches: u64,
     pub written: u64,
@@ -95,8 +96,16 @@ impl Committer {
 
     /// Commits groups until every handle is gone or stopped and the queue is empty.
     pub fn run(mut self) {
-        while let Some(jobs) = self.next_group() {
-            self.commit(jobs);
+        let mut placed: Option<InFlight> = None;
+        loop {
+            let jobs = match placed {
+                Some(_) => self.queued_group(),
+                None => match self.next_group() {
+                    Some(jobs) => Some(jobs),
+                    None => break,
+                },
+            };
+            placed = self.advance(placed, jobs);
         }
         // A clean stop leaves nothing to recover; after a failed barrier the journals stay
         // for the next start, and so does the name.
@@ -108,6 +117,17 @@ impl Committer {
     /// Every batch queued now, within the group's bounds; `None` once the queue is closed.
     fn next_group(&mut self) -> Option<Vec<Job>> {
         let first = self.carry.take().or_else(|| self.queue.recv().ok())?;
+        Some(self.fill(first))
+    }
+
+    /// Like [`Self::next_group`], without waiting: `None` when nothing is queued.
+    fn queued_group(&mut self) -> Option<Vec<Job>> {
+        let first = self.carry.take().or_else(|| self.queue.try_recv().ok())?;
+        Some(self.fill(first))
+    }
+
+    /// `first` and whatever else is queued, within the group's bounds.
+    fn fill(&mut self, first: Job) -> Vec<Job> {
         let (mut objects, mut bytes) = (first.objects.len(), first.bytes);
         let mut jobs = vec![first];
         while objects < MAX_GROUP_OBJECTS && bytes < MAX_GROUP_BYTES {
@@ -120,46 +140,112 @@ impl Committer {
             bytes += job.bytes;
             jobs.push(job);
         }
-        Some(jobs)
+        jobs
     }
 
-    fn commit(&mut self, jobs: Vec<Job>) {
-        let (answers, objects): (Vec<_>, Vec<Vec<Staged>>) = jobs.into_iter().map(|j| (j.answer, j.objects)).unzip();
-        let batches: Vec<&[Staged]> = objects.iter().map(Vec::as_slice).collect();
-        let started = Instant::now();
-        let outcome = match &self.poisoned {
-            Some(why) => self.writer.refuse(why, batches.len()),
-            None => {
-                let outcome = self.writer.commit(self.seq, &batches);
-                self.account(&batches, &outcome, started);
-                outcome
+    /// One barrier: settles `placed` and answers it, and places `jobs` (the next group).
+    fn advance(&mut self, placed: Option<InFlight>, jobs: Option<Vec<Job>>) -> Option<InFlight> {
+        let next = jobs.map(|jobs| {
+            let seq = self.seq;
+            self.seq += 1;
+            InFlight::new(seq, jobs)
+        });
+        if let Some(why) = self.poisoned.clone() {
+            // A barrier failed: it settled (failed) whatever was placed, so nothing is.
+            if let Some(next) = next {
+                let outcome = self.writer.refuse(&why, next.objects.len());
+                self.answer(next, outcome, true);
             }
+            return None;
+        }
+        let (previous, placed) = match placed {
+            Some(mut f) => {
+                let placed = f.placed.take();
+                (Some(f), placed)
+            }
+            None => (None, None),
         };
+        let Advanced { settled, next: result } = {
+            let batches = next.as_ref().map(InFlight::batches);
+            let given = batches
+                .as_deref()
+                .map(|b| (next.as_ref().expect("batches of it").seq, b));
+            self.writer.advance(placed, given)
+        };
+        if let (Some((_, outcome)), Some(previous)) = (settled, previous) {
+            self.settled(previous, outcome);
+        }
+        let mut next = next?;
+        match result.expect("a group given comes back") {
+            Ok(placed) => {
+                next.placed = Some(placed);
+                Some(next)
+            }
+            Err((_, outcome)) => {
+                self.settled(next, outcome);
+                None
+            }
+        }
+    }
+
+    /// Step 4 for a group the barrier settled (or failed).
+    fn settled(&mut self, group: InFlight, outcome: Outcome) {
+        self.account(group.objects.len(), &outcome);
+        self.answer(group, outcome, false);
+    }
+
+    fn answer(&self, group: InFlight, outcome: Outcome, keep_journal: bool) {
+        let batches = group.batches();
         self.writer.tidy(&batches);
-        let keep_journal = outcome.barrier_failed;
-        for (answer, result) in answers.into_iter().zip(outcome.answers) {
+        let keep_journal = keep_journal || outcome.barrier_failed;
+        for (answer, result) in group.answers.into_iter().zip(outcome.answers) {
             let _ = answer.send(result);
         }
-        self.writer.finish(self.seq, keep_journal);
-        self.seq += 1;
+        self.writer.finish(group.seq, keep_journal);
     }
 
-    fn account(&mut self, batches: &[&[Staged]], outcome: &Outcome, started: Instant) {
-        self.counters.add(batches.len(), outcome);
+    fn account(&mut self, batches: usize, outcome: &Outcome) {
+        self.counters.add(batches, outcome);
         GroupCommitted {
-            batches: batches.len() as u64,
+            batches: batches as u64,
             written: outcome.written,
             skipped: outcome.skipped,
             bytes: outcome.bytes,
             barriers: &outcome.barriers,
-            took: started.elapsed(),
+            steps: outcome.steps,
+            took: outcome.took(),
         }
         .emit();
-        if outcome.barrier_failed {
+        if outcome.barrier_failed && self.poisoned.is_none() {
             let error = outcome.answers.iter().find_map(|a| a.as_ref().err());
             let why = error.map_or_else(|| "a flush failed".to_string(), |e| e.to_string());
             StoreFlushFailed { error: &why }.emit();
             self.poisoned = Some(why);
         }
+    }
+}
+
+/// A group the committer took: its batches, where their answers go, and, once its objects
+/// have their names, what waits for the barrier that settles it.
+struct InFlight {
+    seq: u64,
+    answers: Vec<tokio::sync::oneshot::Sender<Result<(), seaf_seafile::StoreError>>>,
+    objects: Vec<Vec<Staged>>,
+    placed: Option<Placed>,
+}
+
+impl InFlight {
+    fn new(seq: u64, jobs: Vec<Job>) -> InFlight {
+        let (answers, objects) = jobs.into_iter().map(|j| (j.answer, j.objects)).unzip();
+        InFlight {
+            seq,
+            answers,
+            objects,
+            placed: None,
+        }
+    }
+
+    fn batches(&self) -> Vec<&[Staged]> {
+        self.objects.iter().map(Vec::as_slice).collect()
     }
 }

@@ -1,9 +1,10 @@
-//! One group: the batches the committer took together, made visible and durable with two
-//! barriers however many batches and objects they hold.
+//! One group: the batches the committer took together, made visible and durable with one
+//! barrier of its own and one it shares with the next group, however many batches and objects
+//! they hold.
 //!
 //! 1. the journal (every object of the group, batch by batch, in closure order) is written,
 //!    then **barrier 1** (`syncfs`): the journal is durable, and so is everything any process
-//!    put into the store before this group began;
+//!    put into the store before this group began, the previous group's names included;
 //! 2. each small object goes to a temp file beside its final path and is renamed into place,
 //!    each staged large block is renamed into place, nothing flushed; objects already present
 //!    are skipped; a batch whose object fails stops there (its later objects may need it) and
@@ -12,8 +13,12 @@
 //! 4. the batches are answered, then the journal is unlinked (no flush: a journal that comes
 //!    back after a power loss lists objects that are all whole, and recovery keeps them).
 //!
-//! A barrier that fails leaves the journal for recovery and the committer refuses further
-//! writes (see [`super::committer`]). docs/architecture.md ("Durability") proves the order.
+//! Barrier 2 of one group and barrier 1 of the next are the same `syncfs` when the next
+//! group's batches are already queued ([`GroupWriter::advance`]: the next journal is written
+//! first, then the one barrier settles the placed group and makes the journal durable), so a
+//! busy committer pays one barrier a group, not two. A barrier that fails leaves the journals
+//! for recovery and the committer refuses further writes (see [`super::committer`]).
+//! docs/architecture.md ("Durability") proves the order.
 
 use std::collections::HashSet;
 use std::io;
@@ -44,7 +49,7 @@ fn crash_point(name: &str) {
 }
 
 /// What one group came to.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Outcome {
     /// One per batch, in order.
     pub answers: Vec<Result<(), StoreError>>,
@@ -53,8 +58,50 @@ pub struct Outcome {
     pub written: u64,
     pub skipped: u64,
     pub bytes: u64,
-    /// The time each completed barrier took.
+    /// The time each completed barrier took (a barrier shared with the next group counts
+    /// here, in the group it settled).
     pub barriers: Vec<Duration>,
+    /// The committer's time on the group's other steps.
+    pub steps: StepTimes,
+}
+
+/// Where a group's time went, besides its barriers.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StepTimes {
+    pub journal: Duration,
+    /// Writing small objects to temp files (on several threads).
+    pub temp_files: Duration,
+    /// Renaming them, and staged blocks, into place.
+    pub renames: Duration,
+}
+
+impl Outcome {
+    /// The committer's own time on this group: what the syncs waited for.
+    pub fn took(&self) -> Duration {
+        let StepTimes {
+            journal,
+            temp_files,
+            renames,
+        } = self.steps;
+        self.barriers.iter().sum::<Duration>() + journal + temp_files + renames
+    }
+}
+
+/// A group whose objects have their names but are not yet durable (steps 1–2 done): its
+/// batches are answered after the next barrier.
+#[derive(Debug)]
+pub struct Placed {
+    seq: u64,
+    outcome: Outcome,
+}
+
+/// What one [`GroupWriter::advance`] came to.
+#[derive(Debug, Default)]
+pub struct Advanced {
+    /// The group placed before, settled by this barrier (or failed with it): its answers.
+    pub settled: Option<(u64, Outcome)>,
+    /// The group given: placed, its answers waiting for the next barrier; or failed already.
+    pub next: Option<Result<Placed, (u64, Outcome)>>,
 }
 
 /// Writes groups for one writer (process) on one disk.
@@ -76,35 +123,79 @@ impl GroupWriter {
         }
     }
 
-    /// Steps 1–3 for the group `seq` made of `batches`.
-    pub fn commit(&mut self, seq: u64, batches: &[&[Staged]]) -> Outcome {
-        let mut outcome = Outcome {
-            answers: Vec::with_capacity(batches.len()),
-            barrier_failed: false,
-            written: 0,
-            skipped: 0,
-            bytes: 0,
-            barriers: Vec::new(),
-        };
-        let journal = self.layout.journal(&self.writer, seq);
-        if let Err(e) = self.write_journal(&journal, batches) {
-            let _ = self.disk.remove(&journal);
-            return fail_all(outcome, batches.len(), "writing the journal", &journal, &e);
+    /// One barrier: step 3 of `placed` (the group placed before, if any) and step 1 of
+    /// `next` (the group `seq` made of `batches`, if any), whose journal is written before
+    /// it; then step 2 of `next`. Step 4 is the caller's, for what comes back settled.
+    pub fn advance(&mut self, placed: Option<Placed>, next: Option<(u64, &[&[Staged]])>) -> Advanced {
+        let mut advanced = Advanced::default();
+        let journaled = next.and_then(|(seq, batches)| {
+            let journal = self.layout.journal(&self.writer, seq);
+            let started = Instant::now();
+            match self.write_journal(&journal, batches) {
+                Ok(()) => Some((seq, batches, started.elapsed())),
+                Err(e) => {
+                    let _ = self.disk.remove(&journal);
+                    let failed = fail_all(Outcome::default(), batches.len(), "writing the journal", &journal, &e);
+                    advanced.next = Some(Err((seq, failed)));
+                    None
+                }
+            }
+        });
+        if placed.is_none() && journaled.is_none() {
+            return advanced;
         }
-        if let Err(e) = self.barrier(&mut outcome) {
-            outcome.barrier_failed = true;
-            return fail_all(outcome, batches.len(), "flushing the journal", &journal, &e);
+        if placed.is_some() {
+            crash_point("group_commit.before_barrier");
         }
-        crash_point("group_commit.after_journal");
-        self.place_all(seq, batches, &mut outcome);
-        crash_point("group_commit.before_barrier");
-        if let Err(e) = self.barrier(&mut outcome) {
-            outcome.barrier_failed = true;
-            let dir = self.layout.store().data_dir().join("storage");
-            return fail_all(outcome, batches.len(), "flushing the store", &dir, &e);
+        let started = Instant::now();
+        let barrier = self.disk.syncfs();
+        let took = started.elapsed();
+        if let Some(Placed { seq, mut outcome }) = placed {
+            if barrier.is_ok() {
+                outcome.barriers.push(took);
+                crash_point("group_commit.after_barrier");
+            }
+            advanced.settled = Some((seq, self.settle(outcome, &barrier)));
         }
-        crash_point("group_commit.after_barrier");
-        outcome
+        if let Some((seq, batches, journal)) = journaled {
+            let mut outcome = Outcome::default();
+            outcome.steps.journal = journal;
+            if advanced.settled.is_none() && barrier.is_ok() {
+                outcome.barriers.push(took);
+            }
+            advanced.next = Some(match &barrier {
+                Err(e) => {
+                    outcome.barrier_failed = true;
+                    let journal = self.layout.journal(&self.writer, seq);
+                    Err((
+                        seq,
+                        fail_all(outcome, batches.len(), "flushing the journal", &journal, e),
+                    ))
+                }
+                Ok(()) => {
+                    crash_point("group_commit.after_journal");
+                    self.place_all(seq, batches, &mut outcome);
+                    Ok(Placed { seq, outcome })
+                }
+            });
+        }
+        advanced
+    }
+
+    /// A placed group's outcome once its barrier 2 returned `barrier`.
+    fn settle(&self, outcome: Outcome, barrier: &io::Result<()>) -> Outcome {
+        match barrier {
+            Ok(()) => outcome,
+            Err(e) => {
+                let batches = outcome.answers.len();
+                let outcome = Outcome {
+                    barrier_failed: true,
+                    ..outcome
+                };
+                let dir = self.layout.store().data_dir().join("storage");
+                fail_all(outcome, batches, "flushing the store", &dir, e)
+            }
+        }
     }
 
     /// Before the batches are answered: staging files that were not renamed go (their object
@@ -132,12 +223,8 @@ impl GroupWriter {
             "an earlier flush of the store failed ({why}); seaf-backup writes nothing more until it is restarted and has recovered the store"
         ));
         let outcome = Outcome {
-            answers: Vec::new(),
             barrier_failed: true,
-            written: 0,
-            skipped: 0,
-            bytes: 0,
-            barriers: Vec::new(),
+            ..Outcome::default()
         };
         let storage = self.layout.store().data_dir().join("storage");
         fail_all(outcome, batches, "writing", &storage, &error)
@@ -149,18 +236,12 @@ impl GroupWriter {
             .write(path, &journal::encode(entries.iter().map(Vec::as_slice)))
     }
 
-    fn barrier(&self, outcome: &mut Outcome) -> io::Result<()> {
-        let started = Instant::now();
-        self.disk.syncfs()?;
-        outcome.barriers.push(started.elapsed());
-        Ok(())
-    }
-
     /// Step 2 for every batch; each batch's answer is pushed to `outcome`. The temp files are
     /// written first, on several threads ([`prepare`]); then, in closure order, each object is
     /// renamed into place, and a batch stops at its first object that failed.
     fn place_all(&mut self, seq: u64, batches: &[&[Staged]], outcome: &mut Outcome) {
         let all: Vec<&Staged> = batches.iter().flat_map(|b| b.iter()).collect();
+        let started = Instant::now();
         let mut prepared: Vec<Option<Prepared>> = {
             let (disk, layout, dirs) = (&*self.disk, &self.layout, &mut self.dirs);
             let mut ensure = |dir: &Path| ensure_dir(disk, dirs, dir);
@@ -169,6 +250,8 @@ impl GroupWriter {
                 .map(Some)
                 .collect()
         };
+        outcome.steps.temp_files = started.elapsed();
+        let started = Instant::now();
         let halfway = all.len().div_ceil(2);
         let mut start = 0;
         for batch in batches {
@@ -200,6 +283,7 @@ impl GroupWriter {
                 let _ = self.disk.remove(&temp);
             }
         }
+        outcome.steps.renames = started.elapsed();
     }
 
     /// The rename pass for one object: `false` when it was already in place.

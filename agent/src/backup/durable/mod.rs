@@ -51,7 +51,7 @@ use seaf_seafile::{ObjectKind, ObjectStore, StoreError};
 pub use batch::Batch;
 pub use committer::{CommitStats, MAX_GROUP_BYTES, MAX_GROUP_OBJECTS};
 pub use disk::start_writeback;
-pub use group::CRASH_POINTS;
+pub use group::{StepTimes, CRASH_POINTS};
 pub use recovery::Recovered;
 
 use batch::{remove_staging_files, Job};
