@@ -7,6 +7,15 @@
 #   scripts/bench.sh --only link,bigfiles        some of: copy,incremental,latency,replay,link,bigfiles,scan
 #   scripts/bench.sh --scale tiny --only copy,incremental     any other seaf-bench option (--help)
 #
+#   scripts/bench.sh --scratch-fs 40G --only copy   on a fresh ext4 file system of that size (root only)
+#
+# --scratch-fs SIZE (first argument): the work directory goes on a new ext4 file system in a
+# sparse image file (loop-mounted, removed at the end) instead of the machine's own. A file
+# system that has just had millions of files deleted (every earlier bench run's work
+# directory) allocates inodes up to 20 times slower (ext4's `recently_deleted` scan), which
+# moved both sides of the copy ratios from run to run; a fresh one is what a new backup disk
+# is. The image goes in $TMPDIR (default /tmp).
+#
 # Give each checkout its own CARGO_TARGET_DIR (e.g. CARGO_TARGET_DIR=~/.cache/seaf-backup/target-bench).
 # The bigfiles phase needs three times its data size free in the work directory (--work-dir).
 #
@@ -23,4 +32,21 @@ if ! command -v rsync >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq rsync
 fi
 cargo build --release -p seaf-backup -p seaf-bench
-exec "$CARGO_TARGET_DIR/release/seaf-bench" "$@"
+bench="$CARGO_TARGET_DIR/release/seaf-bench"
+if [ "${1:-}" != "--scratch-fs" ]; then exec "$bench" "$@"; fi
+
+size="${2:?--scratch-fs needs a size, e.g. 40G}"
+shift 2
+[ "$(id -u)" -eq 0 ] || { echo "--scratch-fs mounts a loop device: run as root" >&2; exit 2; }
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/seaf-bench-fs.XXXXXX")"
+cleanup() {
+  umount "$scratch/mnt" 2>/dev/null || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+truncate -s "$size" "$scratch/image"
+mkfs.ext4 -q -F -i 8192 "$scratch/image"
+mkdir "$scratch/mnt"
+mount -o loop "$scratch/image" "$scratch/mnt"
+echo "work directory on a fresh ext4 file system of $size ($scratch/image, loop-mounted)" >&2
+"$bench" --work-dir "$scratch/mnt" "$@"

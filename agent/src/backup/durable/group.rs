@@ -104,6 +104,31 @@ pub struct Advanced {
     pub next: Option<Result<Placed, (u64, Outcome)>>,
 }
 
+/// When a group's temp files are written, relative to the barrier that makes its journal
+/// durable. They are no object names, so any order keeps the invariant; the power-loss model
+/// runs both extremes of what [`Overlap::Concurrent`] can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// On the committer's thread while another thread waits in the barrier (production: the
+    /// disk flushes while the next files are created).
+    Concurrent,
+    /// All before the barrier starts (the model: each may be durable, or not, with or without
+    /// the journal).
+    #[cfg_attr(not(test), allow(dead_code))]
+    TempFilesFirst,
+    /// All after the barrier returns (the model: none of them is covered by it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    BarrierFirst,
+}
+
+/// What [`GroupWriter::barrier_and_temp_files`] came to.
+struct Flushed {
+    barrier: io::Result<()>,
+    took: Duration,
+    prepared: Option<Vec<Option<Prepared>>>,
+    temp_files: Duration,
+}
+
 /// Writes groups for one writer (process) on one disk.
 pub struct GroupWriter {
     disk: Arc<dyn Disk>,
@@ -111,6 +136,7 @@ pub struct GroupWriter {
     writer: String,
     /// Object folders known to exist, so each is created once.
     dirs: HashSet<PathBuf>,
+    overlap: Overlap,
 }
 
 impl GroupWriter {
@@ -120,7 +146,14 @@ impl GroupWriter {
             layout,
             writer,
             dirs: HashSet::new(),
+            overlap: Overlap::Concurrent,
         }
+    }
+
+    /// The same writer with temp files written in the order `overlap` (for the model).
+    #[cfg(test)]
+    pub fn with_overlap(self, overlap: Overlap) -> GroupWriter {
+        GroupWriter { overlap, ..self }
     }
 
     /// One barrier: step 3 of `placed` (the group placed before, if any) and step 1 of
@@ -147,9 +180,13 @@ impl GroupWriter {
         if placed.is_some() {
             crash_point("group_commit.before_barrier");
         }
-        let started = Instant::now();
-        let barrier = self.disk.syncfs();
-        let took = started.elapsed();
+        let to_prepare = journaled.map(|(seq, batches, _)| (seq, batches));
+        let Flushed {
+            barrier,
+            took,
+            prepared,
+            temp_files,
+        } = self.barrier_and_temp_files(to_prepare);
         if let Some(Placed { seq, mut outcome }) = placed {
             if barrier.is_ok() {
                 outcome.barriers.push(took);
@@ -157,14 +194,16 @@ impl GroupWriter {
             }
             advanced.settled = Some((seq, self.settle(outcome, &barrier)));
         }
-        if let Some((seq, batches, journal)) = journaled {
+        if let (Some((seq, batches, journal)), Some(prepared)) = (journaled, prepared) {
             let mut outcome = Outcome::default();
             outcome.steps.journal = journal;
+            outcome.steps.temp_files = temp_files;
             if advanced.settled.is_none() && barrier.is_ok() {
                 outcome.barriers.push(took);
             }
             advanced.next = Some(match &barrier {
                 Err(e) => {
+                    self.remove_temp_files(prepared);
                     outcome.barrier_failed = true;
                     let journal = self.layout.journal(&self.writer, seq);
                     Err((
@@ -174,12 +213,46 @@ impl GroupWriter {
                 }
                 Ok(()) => {
                     crash_point("group_commit.after_journal");
-                    self.place_all(seq, batches, &mut outcome);
+                    self.rename_all(seq, batches, prepared, &mut outcome);
                     Ok(Placed { seq, outcome })
                 }
             });
         }
         advanced
+    }
+
+    /// The barrier, and the temp files of the group `next` (if any) in the order
+    /// [`Overlap`] says.
+    fn barrier_and_temp_files(&mut self, next: Option<(u64, &[&[Staged]])>) -> Flushed {
+        let flush = |disk: &dyn Disk| {
+            let started = Instant::now();
+            let barrier = disk.syncfs();
+            (barrier, started.elapsed())
+        };
+        let prepare = |writer: &mut GroupWriter| {
+            let started = Instant::now();
+            let prepared = next.map(|(seq, batches)| writer.prepare_all(seq, batches));
+            (prepared, started.elapsed())
+        };
+        let disk = self.disk.clone();
+        let ((barrier, took), (prepared, temp_files)) = match self.overlap {
+            Overlap::BarrierFirst => (flush(&*disk), prepare(self)),
+            Overlap::TempFilesFirst => {
+                let prepared = prepare(self);
+                (flush(&*disk), prepared)
+            }
+            Overlap::Concurrent => std::thread::scope(|scope| {
+                let flushing = scope.spawn(|| flush(&*disk));
+                let prepared = prepare(self);
+                (flushing.join().expect("the barrier thread panicked"), prepared)
+            }),
+        };
+        Flushed {
+            barrier,
+            took,
+            prepared,
+            temp_files,
+        }
     }
 
     /// A placed group's outcome once its barrier 2 returned `barrier`.
@@ -236,23 +309,31 @@ impl GroupWriter {
             .write(path, &journal::encode(entries.iter().map(Vec::as_slice)))
     }
 
-    /// Step 2 for every batch; each batch's answer is pushed to `outcome`. The temp files are
-    /// written first, on several threads ([`prepare`]); then, in closure order, each object is
-    /// renamed into place, and a batch stops at its first object that failed.
-    fn place_all(&mut self, seq: u64, batches: &[&[Staged]], outcome: &mut Outcome) {
+    /// The first half of step 2: the group's small objects written to temp files, on
+    /// several threads ([`prepare`]).
+    fn prepare_all(&mut self, seq: u64, batches: &[&[Staged]]) -> Vec<Option<Prepared>> {
         let all: Vec<&Staged> = batches.iter().flat_map(|b| b.iter()).collect();
+        let (disk, layout, dirs) = (&*self.disk, &self.layout, &mut self.dirs);
+        let mut ensure = |dir: &Path| ensure_dir(disk, dirs, dir);
+        prepare(disk, layout, (&self.writer, seq), &all, &mut ensure)
+            .into_iter()
+            .map(Some)
+            .collect()
+    }
+
+    /// The second half of step 2, for every batch; each batch's answer is pushed to
+    /// `outcome`. In closure order, each object is renamed into place, and a batch stops at
+    /// its first object that failed.
+    fn rename_all(
+        &mut self,
+        seq: u64,
+        batches: &[&[Staged]],
+        mut prepared: Vec<Option<Prepared>>,
+        outcome: &mut Outcome,
+    ) {
         let started = Instant::now();
-        let mut prepared: Vec<Option<Prepared>> = {
-            let (disk, layout, dirs) = (&*self.disk, &self.layout, &mut self.dirs);
-            let mut ensure = |dir: &Path| ensure_dir(disk, dirs, dir);
-            prepare(disk, layout, (&self.writer, seq), &all, &mut ensure)
-                .into_iter()
-                .map(Some)
-                .collect()
-        };
-        outcome.steps.temp_files = started.elapsed();
-        let started = Instant::now();
-        let halfway = all.len().div_ceil(2);
+        let total = prepared.len();
+        let halfway = total.div_ceil(2);
         let mut start = 0;
         for batch in batches {
             let mut answer = Ok(());
@@ -270,7 +351,7 @@ impl GroupWriter {
                     }
                 }
                 // Halfway through a group of two objects or more: some in place, some not.
-                if start + k + 1 == halfway && all.len() > 1 {
+                if start + k + 1 == halfway && total > 1 {
                     crash_point("group_commit.mid_renames");
                 }
             }
@@ -278,12 +359,16 @@ impl GroupWriter {
             outcome.answers.push(answer);
         }
         // Temp files of objects a failed batch never reached.
+        self.remove_temp_files(prepared);
+        outcome.steps.renames = started.elapsed();
+    }
+
+    fn remove_temp_files(&self, prepared: Vec<Option<Prepared>>) {
         for slot in prepared {
             if let Some(Prepared::Temp(temp)) = slot {
                 let _ = self.disk.remove(&temp);
             }
         }
-        outcome.steps.renames = started.elapsed();
     }
 
     /// The rename pass for one object: `false` when it was already in place.
