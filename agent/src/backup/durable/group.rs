@@ -20,10 +20,11 @@
 //! for recovery and the committer refuses further writes (see [`super::committer`]).
 //! docs/architecture.md ("Durability") proves the order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use seaf_seafile::StoreError;
@@ -32,7 +33,7 @@ use super::batch::{Payload, Staged};
 use super::disk::Disk;
 use super::journal::{self, Entry};
 use super::layout::Layout;
-use super::prepare::{prepare, Prepared};
+use super::prepare::{prepare, Prepared, WRITER_THREADS};
 
 /// The committer's crash points (`FAILPOINTS=<name>=return` aborts the process there, as a
 /// `kill -9` would; docs/reliability.md).
@@ -106,11 +107,13 @@ pub struct Advanced {
 
 /// When a group's temp files are written, relative to the barrier that makes its journal
 /// durable. They are no object names, so any order keeps the invariant; the power-loss model
-/// runs both extremes of what [`Overlap::Concurrent`] can give.
+/// runs both extremes of what [`Overlap::Concurrent`] can give, with the renames on one
+/// thread so that a history's disk operations always come in the same order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlap {
     /// On the committer's thread while another thread waits in the barrier (production: the
-    /// disk flushes while the next files are created).
+    /// disk flushes while the next files are created); independent batches renamed on
+    /// several threads.
     Concurrent,
     /// All before the barrier starts (the model: each may be durable, or not, with or without
     /// the journal).
@@ -135,7 +138,7 @@ pub struct GroupWriter {
     layout: Layout,
     writer: String,
     /// Object folders known to exist, so each is created once.
-    dirs: HashSet<PathBuf>,
+    dirs: Mutex<HashSet<PathBuf>>,
     overlap: Overlap,
 }
 
@@ -145,7 +148,7 @@ impl GroupWriter {
             disk,
             layout,
             writer,
-            dirs: HashSet::new(),
+            dirs: Mutex::new(HashSet::new()),
             overlap: Overlap::Concurrent,
         }
     }
@@ -313,7 +316,7 @@ impl GroupWriter {
     /// several threads ([`prepare`]).
     fn prepare_all(&mut self, seq: u64, batches: &[&[Staged]]) -> Vec<Option<Prepared>> {
         let all: Vec<&Staged> = batches.iter().flat_map(|b| b.iter()).collect();
-        let (disk, layout, dirs) = (&*self.disk, &self.layout, &mut self.dirs);
+        let (disk, layout, dirs) = (&*self.disk, &self.layout, &self.dirs);
         let mut ensure = |dir: &Path| ensure_dir(disk, dirs, dir);
         prepare(disk, layout, (&self.writer, seq), &all, &mut ensure)
             .into_iter()
@@ -323,44 +326,89 @@ impl GroupWriter {
 
     /// The second half of step 2, for every batch; each batch's answer is pushed to
     /// `outcome`. In closure order, each object is renamed into place, and a batch stops at
-    /// its first object that failed.
-    fn rename_all(
-        &mut self,
-        seq: u64,
-        batches: &[&[Staged]],
-        mut prepared: Vec<Option<Prepared>>,
-        outcome: &mut Outcome,
-    ) {
+    /// its first object that failed. Batches that share no object are independent (what one
+    /// points at is staged earlier in it, or was present before the group), so they are
+    /// renamed on several threads; batches that share one go on one thread, in order.
+    fn rename_all(&mut self, seq: u64, batches: &[&[Staged]], prepared: Vec<Option<Prepared>>, outcome: &mut Outcome) {
         let started = Instant::now();
         let total = prepared.len();
+        let mut slots = prepared.into_iter();
+        let per_batch: Vec<Vec<Option<Prepared>>> =
+            batches.iter().map(|b| slots.by_ref().take(b.len()).collect()).collect();
+        let mut work: Vec<Vec<(usize, Vec<Option<Prepared>>)>> = Vec::new();
+        let mut per_batch: Vec<Option<Vec<Option<Prepared>>>> = per_batch.into_iter().map(Some).collect();
+        for component in components(batches) {
+            work.push(
+                component
+                    .into_iter()
+                    .map(|b| (b, per_batch[b].take().expect("one component a batch")))
+                    .collect(),
+            );
+        }
+        let renamed = AtomicUsize::new(0);
         let halfway = total.div_ceil(2);
-        let mut start = 0;
-        for batch in batches {
-            let mut answer = Ok(());
-            let slots = &mut prepared[start..start + batch.len()];
-            for (k, (s, slot)) in batch.iter().zip(slots).enumerate() {
-                match self.finish_one(seq, s, slot.take()) {
-                    Ok(true) => {
-                        outcome.written += 1;
-                        outcome.bytes += s.len();
-                    }
-                    Ok(false) => outcome.skipped += 1,
-                    Err(e) => {
-                        answer = Err(e);
-                        break;
-                    }
+        let this = &*self;
+        let rename_component = |component: Vec<(usize, Vec<Option<Prepared>>)>| {
+            component
+                .into_iter()
+                .map(|(b, slots)| (b, this.rename_batch(seq, batches[b], slots, (&renamed, halfway, total))))
+                .collect::<Vec<_>>()
+        };
+        let threads = if self.overlap == Overlap::Concurrent {
+            WRITER_THREADS
+        } else {
+            1
+        };
+        let mut results: Vec<(usize, Renamed)> = run_all(work, threads, &rename_component)
+            .into_iter()
+            .flatten()
+            .collect();
+        results.sort_by_key(|(b, _)| *b);
+        for (_, r) in results {
+            outcome.written += r.written;
+            outcome.skipped += r.skipped;
+            outcome.bytes += r.bytes;
+            outcome.answers.push(r.answer);
+            // Temp files of objects a failed batch never reached.
+            self.remove_temp_files(r.left);
+        }
+        outcome.steps.renames = started.elapsed();
+    }
+
+    /// One batch's renames, in order, stopping at its first failure.
+    fn rename_batch(
+        &self,
+        seq: u64,
+        batch: &[Staged],
+        mut slots: Vec<Option<Prepared>>,
+        (renamed, halfway, total): (&AtomicUsize, usize, usize),
+    ) -> Renamed {
+        let mut r = Renamed {
+            answer: Ok(()),
+            written: 0,
+            skipped: 0,
+            bytes: 0,
+            left: Vec::new(),
+        };
+        for (s, slot) in batch.iter().zip(slots.iter_mut()) {
+            match self.finish_one(seq, s, slot.take()) {
+                Ok(true) => {
+                    r.written += 1;
+                    r.bytes += s.len();
                 }
-                // Halfway through a group of two objects or more: some in place, some not.
-                if start + k + 1 == halfway && total > 1 {
-                    crash_point("group_commit.mid_renames");
+                Ok(false) => r.skipped += 1,
+                Err(e) => {
+                    r.answer = Err(e);
+                    break;
                 }
             }
-            start += batch.len();
-            outcome.answers.push(answer);
+            // Halfway through a group of two objects or more: some in place, some not.
+            if renamed.fetch_add(1, Ordering::Relaxed) + 1 == halfway && total > 1 {
+                crash_point("group_commit.mid_renames");
+            }
         }
-        // Temp files of objects a failed batch never reached.
-        self.remove_temp_files(prepared);
-        outcome.steps.renames = started.elapsed();
+        r.left = slots;
+        r
     }
 
     fn remove_temp_files(&self, prepared: Vec<Option<Prepared>>) {
@@ -372,7 +420,7 @@ impl GroupWriter {
     }
 
     /// The rename pass for one object: `false` when it was already in place.
-    fn finish_one(&mut self, seq: u64, s: &Staged, prepared: Option<Prepared>) -> Result<bool, StoreError> {
+    fn finish_one(&self, seq: u64, s: &Staged, prepared: Option<Prepared>) -> Result<bool, StoreError> {
         match prepared {
             Some(Prepared::Present) => Ok(false),
             Some(Prepared::Failed(e)) => Err(e),
@@ -389,7 +437,7 @@ impl GroupWriter {
     }
 
     /// Puts one object in place: `false` when it already was.
-    fn place(&mut self, seq: u64, s: &Staged) -> Result<bool, StoreError> {
+    fn place(&self, seq: u64, s: &Staged) -> Result<bool, StoreError> {
         let Entry { kind, store, id } = s.entry;
         let path = self.layout.object(kind, &store, &id);
         if self.disk.exists(&path).map_err(|e| io_error("checking", &path, e))? {
@@ -421,19 +469,88 @@ impl GroupWriter {
         Ok(true)
     }
 
-    fn ensure_dir(&mut self, dir: &Path) -> Result<(), StoreError> {
-        ensure_dir(&*self.disk, &mut self.dirs, dir)
+    fn ensure_dir(&self, dir: &Path) -> Result<(), StoreError> {
+        ensure_dir(&*self.disk, &self.dirs, dir)
     }
 }
 
 /// Creates an object folder unless `dirs` says it exists.
-fn ensure_dir(disk: &dyn Disk, dirs: &mut HashSet<PathBuf>, dir: &Path) -> Result<(), StoreError> {
-    if !dirs.contains(dir) {
+fn ensure_dir(disk: &dyn Disk, dirs: &Mutex<HashSet<PathBuf>>, dir: &Path) -> Result<(), StoreError> {
+    if !dirs.lock().expect("the folder set").contains(dir) {
         disk.create_dir_all(dir)
             .map_err(|e| io_error("creating directory", dir, e))?;
-        dirs.insert(dir.to_path_buf());
+        dirs.lock().expect("the folder set").insert(dir.to_path_buf());
     }
     Ok(())
+}
+
+/// One batch's renames.
+struct Renamed {
+    answer: Result<(), StoreError>,
+    written: u64,
+    skipped: u64,
+    bytes: u64,
+    /// Its slots the renames did not reach.
+    left: Vec<Option<Prepared>>,
+}
+
+/// The batches of a group in sets that share no object with each other, each set in order
+/// (union-find over the objects they stage).
+fn components(batches: &[&[Staged]]) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..batches.len()).collect();
+    fn root(parent: &mut [usize], mut b: usize) -> usize {
+        while parent[b] != b {
+            parent[b] = parent[parent[b]];
+            b = parent[b];
+        }
+        b
+    }
+    let mut first: HashMap<Entry, usize> = HashMap::new();
+    for (b, batch) in batches.iter().enumerate() {
+        for s in batch.iter() {
+            let a = *first.entry(s.entry).or_insert(b);
+            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+            parent[ra.max(rb)] = ra.min(rb);
+        }
+    }
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    for b in 0..batches.len() {
+        let r = root(&mut parent, b);
+        let i = *index.entry(r).or_insert_with(|| {
+            sets.push(Vec::new());
+            sets.len() - 1
+        });
+        sets[i].push(b);
+    }
+    sets
+}
+
+/// `work` on each item, on `threads` threads (one when there are few items).
+fn run_all<T: Send, R: Send>(items: Vec<T>, threads: usize, work: &(dyn Fn(T) -> R + Sync)) -> Vec<R> {
+    if threads <= 1 || items.len() < 2 {
+        return items.into_iter().map(work).collect();
+    }
+    let queue = Mutex::new(items.into_iter());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let Some(item) = queue.lock().expect("the work queue").next() else {
+                            return done;
+                        };
+                        done.push(work(item));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a rename thread panicked"))
+            .collect()
+    })
 }
 
 /// Every batch (those already answered included) gets `action` on `path` failed with `e`.
@@ -456,5 +573,38 @@ pub fn copy(e: &io::Error) -> io::Error {
     match e.raw_os_error() {
         Some(code) => io::Error::from_raw_os_error(code),
         None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use seaf_seafile::{ObjectId, ObjectKind, RepoId};
+
+    use super::*;
+
+    fn staged(n: u8) -> Staged {
+        let store = RepoId::parse("300ca0c9-310b-4344-8289-441bcd1e031c").unwrap();
+        Staged {
+            entry: Entry {
+                kind: ObjectKind::Block,
+                store,
+                id: ObjectId::hash_of(&[n]),
+            },
+            payload: Payload::Bytes(vec![n]),
+        }
+    }
+
+    #[test]
+    fn batches_that_share_an_object_are_renamed_together_in_order() {
+        let batches: Vec<Vec<Staged>> = vec![
+            vec![staged(1), staged(2)],
+            vec![staged(3)],
+            vec![staged(4), staged(2)],
+            vec![staged(5), staged(4)],
+            vec![staged(6)],
+        ];
+        let slices: Vec<&[Staged]> = batches.iter().map(Vec::as_slice).collect();
+        assert_eq!(components(&slices), vec![vec![0, 2, 3], vec![1], vec![4]]);
+        assert_eq!(components(&[]), Vec::<Vec<usize>>::new());
     }
 }
