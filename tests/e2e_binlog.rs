@@ -19,7 +19,7 @@ use sqlx::{AnyPool, Executor, Row};
 use support::agent::{wait_until, Agent};
 use support::broker::Broker;
 use support::db::{move_to_trash, TestDb};
-use support::e2e::{Deployment, TopicReader};
+use support::e2e::{heads_seen, Deployment, TopicReader};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -101,16 +101,6 @@ impl Primary {
     fn position_file(&self) -> std::path::PathBuf {
         self.dir.path().join("state").join("primary-binlog.json")
     }
-}
-
-fn heads_seen(events: &[RepoUpdate]) -> HashMap<RepoId, ObjectId> {
-    let mut out = HashMap::new();
-    for e in events {
-        if let (RepoUpdateKind::Update, Some(r), Some(h)) = (e.kind, e.repo_id, e.head_commit_id) {
-            out.insert(r, h);
-        }
-    }
-    out
 }
 
 fn event_for(events: &[RepoUpdate], repo: RepoId, head: ObjectId) -> Option<&RepoUpdate> {

@@ -12,7 +12,7 @@ use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
 use support::agent::{cpu_ticks, wait_until, Agent};
 use support::broker::Broker;
 use support::db::{move_to_trash, TestDb};
-use support::e2e::{Deployment, TopicReader};
+use support::e2e::{heads_seen, Deployment, TopicReader};
 
 struct Primary {
     rt: tokio::runtime::Runtime,
@@ -60,16 +60,6 @@ impl Primary {
         self.rt.block_on(self.db.write_repo(&self.libs[i].record)).unwrap();
         head
     }
-}
-
-fn heads_seen(events: &[RepoUpdate]) -> HashMap<RepoId, ObjectId> {
-    let mut out = HashMap::new();
-    for e in events {
-        if let (RepoUpdateKind::Update, Some(r), Some(h)) = (e.kind, e.repo_id, e.head_commit_id) {
-            out.insert(r, h);
-        }
-    }
-    out
 }
 
 fn changes_reach_the_topic_within_2s(kind: DbKind) {

@@ -1,13 +1,14 @@
 //! Building blocks of the end-to-end tests: configuration files for the two roles, and a
 //! reader that watches the topic as a backup would.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use seaf_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
 use seaf_kafka::rdkafka::ClientConfig;
-use seaf_kafka::{decode_message, Codec, RepoUpdate};
+use seaf_kafka::{decode_message, Codec, RepoUpdate, RepoUpdateKind};
+use seaf_seafile::{ObjectId, RepoId};
 
 pub const TOKEN: &str = "5f0c3b9e2a7d4c1f8e6b0a9d3c2e1f4a7b8c9d0e";
 
@@ -247,4 +248,15 @@ pub fn committed(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> 
             (e.partition(), offset)
         })
         .collect()
+}
+
+/// The newest head each library's `Update` events named, in topic order.
+pub fn heads_seen(events: &[RepoUpdate]) -> HashMap<RepoId, ObjectId> {
+    let mut out = HashMap::new();
+    for e in events {
+        if let (RepoUpdateKind::Update, Some(r), Some(h)) = (e.kind, e.repo_id, e.head_commit_id) {
+            out.insert(r, h);
+        }
+    }
+    out
 }
