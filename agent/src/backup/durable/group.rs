@@ -333,10 +333,11 @@ impl GroupWriter {
         let started = Instant::now();
         let total = prepared.len();
         let mut slots = prepared.into_iter();
-        let per_batch: Vec<Vec<Option<Prepared>>> =
-            batches.iter().map(|b| slots.by_ref().take(b.len()).collect()).collect();
+        let mut per_batch: Vec<Option<Vec<Option<Prepared>>>> = batches
+            .iter()
+            .map(|b| Some(slots.by_ref().take(b.len()).collect()))
+            .collect();
         let mut work: Vec<Vec<(usize, Vec<Option<Prepared>>)>> = Vec::new();
-        let mut per_batch: Vec<Option<Vec<Option<Prepared>>>> = per_batch.into_iter().map(Some).collect();
         for component in components(batches) {
             work.push(
                 component
