@@ -15,6 +15,20 @@ use crate::e2e::Deployment;
 use crate::proxy::Proxy;
 use crate::run_cli;
 
+/// How long the primary takes at most to detect a change in the tests' deployments (they poll
+/// `Branch` every 200 ms; the binlog is faster), with a margin for a loaded machine.
+pub const DETECTION_BOUND: Duration = Duration::from_secs(1);
+
+/// The backup's watermark: every change the primary detected before it is applied.
+const CONSISTENT_AS_OF: &str = "seaf_backup_consistent_as_of_seconds";
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs_f64()
+}
+
 /// How to start a [`Site`].
 pub struct SiteOptions<'a> {
     /// The backup database's kind.
@@ -140,14 +154,22 @@ impl Site {
         p.iter().filter(|(r, h)| b.get(r) != Some(h)).map(|(r, _)| *r).collect()
     }
 
-    /// Waits until the backup's heads equal the primary's and the backup has nothing left to
-    /// do (no library waiting or syncing): an event that arrived during a sync makes the
-    /// library pass once more, and what a test checks next must not race that pass.
+    /// Waits until the backup's heads equal the primary's, the backup has nothing left to do (no
+    /// library waiting or syncing), and it is consistent as of [`DETECTION_BOUND`] after this call
+    /// (`seaf_backup_consistent_as_of_seconds`): every change the test made before calling has
+    /// been detected by the primary, read from the topic and applied. Without the last part an
+    /// event still on its way (the scan, or an earlier event, synced the head first) would make
+    /// its library pass once more just when the test looks at the status.
     pub fn wait_converged(&self, timeout: Duration) {
+        let asked = unix_now() + DETECTION_BOUND.as_secs_f64();
         wait_until(
             timeout,
-            "the backup's heads to equal the primary's, with no library waiting or syncing",
-            || self.primary_heads() == self.backup_heads() && self.queue_idle(),
+            "the backup's heads to equal the primary's, with no library waiting or syncing, and consistent as of 1 s after the wait began",
+            || {
+                self.backup.metric(CONSISTENT_AS_OF, &[]) >= asked
+                    && self.primary_heads() == self.backup_heads()
+                    && self.queue_idle()
+            },
             || format!("{}\n{}", self.backup.log_tail(), self.status_text()),
         );
     }
