@@ -4,7 +4,7 @@
 #   scripts/bench.sh                  default scale, every phase
 #   scripts/bench.sh --full           the "Prove it" issue's sizes (10k libraries, ~1M objects, 1M events, 4 GiB of big files)
 #   scripts/bench.sh --scale tiny     every phase in about 2 minutes (for working on the bench)
-#   scripts/bench.sh --only link,bigfiles        some of: copy,incremental,latency,replay,link,bigfiles,scan
+#   scripts/bench.sh --only link,bigfiles        some of: copy,incremental,latency,replay,link,bigfiles,scan,dbcost,marker
 #   scripts/bench.sh --scale tiny --only copy,incremental     any other seaf-bench option (--help)
 #
 #   scripts/bench.sh --scratch-fs 40G --only copy   on a fresh ext4 file system of that size (root only)

@@ -71,6 +71,44 @@ async fn fixture_rows_round_trip_on_every_kind() {
     }
 }
 
+/// The primary's poll skips reading `Branch` while the change marker stays put: it must move
+/// whenever another connection commits a head, and (on SQLite, a database per file) only then.
+#[tokio::test]
+async fn the_change_marker_moves_when_another_connection_commits() {
+    for kind in ALL_KINDS {
+        let Some(test_db) = TestDb::create(kind).await else {
+            continue;
+        };
+        let writer = test_db.connect().await;
+        writer.create_core_tables().await.unwrap();
+        let watcher = SeafileDb::connect(&test_db.url).await.unwrap();
+        let Some(mut marker) = watcher.change_marker().await.unwrap() else {
+            assert_eq!(kind, DbKind::MySql, "only MySQL/MariaDB has no marker");
+            continue;
+        };
+        assert_ne!(kind, DbKind::MySql);
+        let r = repo("1b2c3d4e-0000-4000-8000-000000000001");
+        let mut before = marker.read().await.unwrap();
+        for head in [
+            "1111111111111111111111111111111111111111",
+            "2222222222222222222222222222222222222222",
+        ] {
+            writer.write_repo(&sample(r, oid(head))).await.unwrap();
+            let after = marker.read().await.unwrap();
+            assert_ne!(after, before, "{kind:?}: a committed head must move the marker");
+            before = after;
+        }
+        // PostgreSQL's marker is the whole server's (other tests write beside this one).
+        if kind == DbKind::Sqlite {
+            assert_eq!(
+                marker.read().await.unwrap(),
+                before,
+                "nothing committed: the marker stays"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn real_schema_per_kind_and_idempotent_creation() {
     for kind in ALL_KINDS {

@@ -210,7 +210,7 @@ fn per_minute(
 }
 
 /// `n` libraries' Branch rows (random heads), bulk-inserted; returns (repo, head).
-fn fill(env: &Env, url: &str, n: usize) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn fill(env: &Env, url: &str, n: usize) -> anyhow::Result<Vec<(String, String)>> {
     let repos: Vec<(String, String)> = (0..n)
         .map(|_| (uuid::Uuid::new_v4().to_string(), util::random_hex40()))
         .collect();
@@ -256,7 +256,7 @@ fn mariadbd_pid() -> anyhow::Result<u32> {
     .context("no mariadbd process on this machine (the dbcost phase reads its CPU time from /proc)")
 }
 
-fn clock_ticks_per_second() -> f64 {
+pub(crate) fn clock_ticks_per_second() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()

@@ -8,6 +8,7 @@
 mod bigfiles;
 mod dbcost;
 mod link;
+mod marker;
 mod phases;
 mod proxy;
 mod site;
@@ -53,10 +54,13 @@ pub enum Phase {
     /// The primary's cost to MariaDB (CPU seconds per minute) at many libraries, idle and at
     /// 10 updates/s: binary log vs 1 s poll (MariaDB only).
     Dbcost,
+    /// The poll's change marker on PostgreSQL and SQLite at many libraries: a poll that skips
+    /// reading `Branch` vs one that reads it.
+    Marker,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Copy,
         Phase::Incremental,
         Phase::Latency,
@@ -65,6 +69,7 @@ impl Phase {
         Phase::Bigfiles,
         Phase::Scan,
         Phase::Dbcost,
+        Phase::Marker,
     ];
 }
 

@@ -125,6 +125,11 @@ pub fn run_all(
         rows.insert(Phase::Dbcost, crate::dbcost::run(&env, scale)?);
         timed_phase("dbcost", started);
     }
+    if phases.contains(&Phase::Marker) {
+        let started = Instant::now();
+        rows.insert(Phase::Marker, crate::marker::run(&env, scale)?);
+        timed_phase("marker", started);
+    }
     Ok((rows.into_values().flatten().collect(), work))
 }
 

@@ -43,6 +43,7 @@ pub const PRIMARY_PUBLISH_ERRORS: &str = "seaf_primary_publish_errors_total";
 pub const PRIMARY_EVENTS_IN_FLIGHT: &str = "seaf_primary_events_in_flight";
 pub const PRIMARY_LIBRARIES: &str = "seaf_primary_libraries";
 pub const PRIMARY_POLL_SECONDS: &str = "seaf_primary_poll_seconds";
+pub const PRIMARY_BRANCH_READS_SKIPPED: &str = "seaf_primary_branch_reads_skipped_total";
 pub const PRIMARY_DETECTION_SECONDS: &str = "seaf_primary_detection_seconds";
 pub const PRIMARY_PUBLISH_SECONDS: &str = "seaf_primary_publish_seconds";
 pub const PRIMARY_CHANGES_DETECTED: &str = "seaf_primary_changes_detected_total";
@@ -134,7 +135,13 @@ pub const METRICS: &[MetricDef] = &[
         PRIMARY_POLL_SECONDS,
         Histogram,
         &[],
-        "One comparison of the Branch table.",
+        "One poll: a read and comparison of the Branch table, or a change-marker reading that made it unnecessary.",
+    ),
+    def(
+        PRIMARY_BRANCH_READS_SKIPPED,
+        Counter,
+        &[],
+        "Polls that skipped reading Branch because PostgreSQL's or SQLite's change marker said nothing was committed since the last read.",
     ),
     def(
         PRIMARY_DETECTION_SECONDS,

@@ -50,6 +50,16 @@ impl InternalEvent for BranchPolled {
     }
 }
 
+/// A poll skipped reading `Branch`: the change marker said nothing was committed since the
+/// last read.
+pub struct BranchReadSkipped;
+
+impl InternalEvent for BranchReadSkipped {
+    fn emit(self) {
+        metrics::counter!(PRIMARY_BRANCH_READS_SKIPPED).increment(1);
+    }
+}
+
 /// A changed head was detected, `seconds_since_commit` after its commit's ctime.
 pub struct ChangeDetected {
     pub seconds_since_commit: f64,

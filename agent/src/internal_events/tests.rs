@@ -35,6 +35,7 @@ fn emit_all() {
         in_flight: 1,
     }
     .emit();
+    BranchReadSkipped.emit();
     ChangeDetected {
         seconds_since_commit: -1.0,
     }

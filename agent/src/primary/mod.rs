@@ -6,11 +6,13 @@
 //! channel and update what is known to be published, which is saved so a restart does not
 //! republish. On MySQL/MariaDB it follows the server's binary log instead ([`binlog`]): each
 //! committed change of `Branch` is published at once, and the full read runs only every
-//! `full_read_interval` as a safety net. The object API and the metrics server run beside it.
+//! `full_read_interval` as a safety net. On PostgreSQL and SQLite a poll first asks the
+//! database's change marker ([`quiet`]) and skips the read when nothing was committed. The object API and the metrics server run beside it.
 
 pub mod api;
 pub mod binlog;
 mod publisher;
+mod quiet;
 pub mod reconcile;
 pub mod state;
 

@@ -1,8 +1,8 @@
 //! The primary's loop: poll `Branch` (or follow the binary log, with the poll as a slow safety
 //! net), publish what the topic lacks, take the broker's acknowledgements, save what was
 //! published and how far the log was read, send heartbeats, and stop cleanly. Each happening is
-//! one method of [`Publisher`]; the decisions are the [`Reconciler`]'s and the
-//! [`PositionTracker`]'s.
+//! one method of [`Publisher`]; the decisions are the [`Reconciler`]'s, the
+//! [`PositionTracker`]'s and [`QuietPolls`]'.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use seaf_kafka::{Codec, DetectionSource, EventProducer, KafkaSettings, RepoUpdate, TopicIdentity};
-use seaf_seafile::{Commit, ObjectId, ObjectKind, ObjectStore, RepoId, SeafileDb};
+use seaf_seafile::{ChangeMarker, Commit, ObjectId, ObjectKind, ObjectStore, RepoId, SeafileDb};
 use tokio::sync::mpsc;
 
 use super::binlog::{BinlogPosition, BinlogSource, PositionStore, PositionTracker, StreamMsg};
+use super::quiet::QuietPolls;
 use super::reconcile::{Intent, Reconciler, Target};
 use super::state::PublishedState;
 use crate::config::PrimaryConfig;
@@ -56,6 +57,10 @@ pub(super) struct Publisher {
     tracker: PositionTracker,
     /// With binlog capture: the stream's messages and where the position is kept.
     binlog: Option<Follow>,
+    /// PostgreSQL's and SQLite's cheap "anything committed?" (taken again after an error).
+    marker: Option<ChangeMarker>,
+    /// When a poll may skip reading `Branch`.
+    quiet: QuietPolls,
 }
 
 /// The binary log side of the loop.
@@ -102,6 +107,8 @@ impl Publisher {
             heartbeat_interval: primary.heartbeat_interval,
             tracker: PositionTracker::default(),
             binlog: None,
+            marker: None,
+            quiet: QuietPolls::new(primary.full_read_interval),
         })
     }
 
@@ -149,9 +156,16 @@ impl Publisher {
         }
     }
 
-    /// Reads `Branch` and publishes what the topic lacks.
+    /// Reads `Branch` and publishes what the topic lacks, unless the database's change marker
+    /// says nothing was committed since the last read ([`QuietPolls`]).
     async fn poll(&mut self) {
         let started = Instant::now();
+        let marker = self.read_marker().await;
+        if self.quiet.may_skip(marker.as_deref(), started) {
+            events::BranchReadSkipped.emit();
+            self.polled(started);
+            return;
+        }
         match self.db.heads().await {
             Ok(rows) => {
                 self.health.ok("database");
@@ -167,6 +181,7 @@ impl Publisher {
                 }
                 self.first_poll = false;
                 let full = self.reconciler.in_flight() >= MAX_IN_FLIGHT;
+                self.quiet.read_done(marker, started, !full);
                 if let Some(follow) = &mut self.binlog {
                     // The read covered every change the stream had reported, and any it failed to send.
                     self.tracker.covered_by_full_read();
@@ -179,17 +194,36 @@ impl Publisher {
             Err(e) => {
                 self.health.failed("database", &e);
                 events::BranchReadFailed { error: &e }.emit();
+                self.quiet.owe_read();
                 if let Some(follow) = &mut self.binlog {
                     follow.full_read_owed = true;
                 }
             }
         }
-        let in_flight = self.reconciler.in_flight();
+        self.polled(started);
+    }
+
+    fn polled(&self, started: Instant) {
         events::BranchPolled {
             took: started.elapsed(),
-            in_flight,
+            in_flight: self.reconciler.in_flight(),
         }
         .emit();
+    }
+
+    /// The change marker's reading, `None` where there is none or it failed (then read).
+    async fn read_marker(&mut self) -> Option<String> {
+        if self.marker.is_none() {
+            self.marker = self.db.change_marker().await.ok().flatten();
+        }
+        match self.marker.as_mut()?.read().await {
+            Ok(reading) => Some(reading),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the change marker; reading Branch");
+                self.marker = None;
+                None
+            }
+        }
     }
 
     /// Hands one change to the producer.
@@ -247,7 +281,8 @@ impl Publisher {
     fn delivered(&mut self, d: Delivery) -> anyhow::Result<()> {
         self.tracker.delivered(d.seq, d.result.is_ok());
         if d.result.is_err() {
-            // The log will not say it again: a full read re-sends it.
+            // The log and the change marker will not say it again: a full read re-sends it.
+            self.quiet.owe_read();
             if let Some(f) = &mut self.binlog {
                 f.full_read_owed = true;
             }

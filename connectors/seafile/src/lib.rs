@@ -16,6 +16,7 @@
 //! [`schema`] without a database. seaf-backup's own sync queue lives in the agent; it uses
 //! [`db`]'s statement API ([`SeafileDb::execute`], [`Bind`]) on the same database.
 
+mod change_marker;
 pub mod closure;
 pub mod commit;
 pub mod db;
@@ -28,6 +29,7 @@ pub mod object;
 pub mod schema;
 pub mod store;
 
+pub use change_marker::ChangeMarker;
 pub use closure::{walk_closure, ClosureStats, ClosureVisitor, Defect, Problem, WalkOptions};
 pub use commit::{Commit, IdFormula};
 pub use db::{Bind, DbError, DbKind, DbTransaction, RepoInfo, RepoRecord, SeafileDb, TrashedRepo, VirtualRepo};
