@@ -6,6 +6,9 @@
 //! so a block damaged on the primary is reported by its name instead of as a stranger. Free of
 //! HTTP types; the decoder is fed whatever chunks arrive.
 
+use std::collections::VecDeque;
+
+use bytes::Bytes;
 use seaf_seafile::{ObjectId, ObjectKind};
 
 /// First bytes of every pack: a version the receiver checks before anything else.
@@ -110,7 +113,10 @@ pub struct PackError {
     pub what: String,
 }
 
-/// Turns the chunks of a pack, as they arrive, into frames. Holds at most one frame's body.
+/// Turns the chunks of a pack, as they arrive, into frames. Holds at most one frame's body,
+/// except a large block's data, which it holds not at all: chunks of it that arrive after its
+/// header was consumed are kept as they came ([`Decoder::feed_bytes`]) and handed out without a
+/// copy ([`Decoder::body_part`]).
 #[derive(Default)]
 pub struct Decoder {
     buf: Vec<u8>,
@@ -119,6 +125,12 @@ pub struct Decoder {
     pos: usize,
     /// Bytes consumed before `buf[pos..]`.
     offset: u64,
+    /// Chunks of the large block's data, uncopied. They come before `buf[pos..]`: a chunk goes
+    /// here only while nothing is unread in `buf`, and `buf` takes only what follows the data.
+    direct: VecDeque<Bytes>,
+    direct_len: u64,
+    /// The large block's data not yet taken with `body_part`.
+    body_left: u64,
     magic_seen: bool,
     ended: bool,
 }
@@ -128,16 +140,29 @@ impl Decoder {
         Self::default()
     }
 
-    /// Adds a chunk.
+    /// Adds a chunk (copied into the frame buffer).
     pub fn feed(&mut self, chunk: &[u8]) {
         self.buf.drain(..self.pos);
         self.pos = 0;
         self.buf.extend_from_slice(chunk);
     }
 
+    /// Adds a chunk as received: the part that is a large block's data is kept without a copy.
+    pub fn feed_bytes(&mut self, mut chunk: Bytes) {
+        let awaited = self.body_left - self.direct_len;
+        if awaited > 0 && self.unread().is_empty() {
+            let n = (chunk.len() as u64).min(awaited) as usize;
+            self.direct.push_back(chunk.split_to(n));
+            self.direct_len += n as u64;
+        }
+        if !chunk.is_empty() {
+            self.feed(&chunk);
+        }
+    }
+
     /// Bytes received so far.
     pub fn received(&self) -> u64 {
-        self.offset + self.unread().len() as u64
+        self.offset + self.unread().len() as u64 + self.direct_len
     }
 
     /// Whether the `End` frame was read.
@@ -165,15 +190,29 @@ impl Decoder {
         };
         let id = ObjectId::from_digest(unread[HEADER..HEADER + 20].try_into().expect("20 bytes"));
         self.consume(HEADER + 20);
+        self.body_left = data.into();
         Ok(Some((id, data)))
     }
 
-    /// Up to `remaining` bytes of a large block's data from what has arrived (consumed).
-    pub fn body_part(&mut self, remaining: u64) -> &[u8] {
-        let n = (self.unread().len() as u64).min(remaining) as usize;
-        let start = self.pos;
-        self.consume(n);
-        &self.buf[start..start + n]
+    /// The next part of what has arrived of the large block's data, consumed: call until it is
+    /// empty. Chunks fed with [`Decoder::feed_bytes`] after its header come out one at a time,
+    /// as they went in.
+    pub fn body_part(&mut self) -> Bytes {
+        let part = match self.direct.pop_front() {
+            Some(chunk) => {
+                self.direct_len -= chunk.len() as u64;
+                self.offset += chunk.len() as u64;
+                chunk
+            }
+            None => {
+                let n = (self.unread().len() as u64).min(self.body_left) as usize;
+                let part = Bytes::copy_from_slice(&self.unread()[..n]);
+                self.consume(n);
+                part
+            }
+        };
+        self.body_left -= part.len() as u64;
+        part
     }
 
     /// The next complete frame, `None` until more bytes arrive.
@@ -332,13 +371,67 @@ mod tests {
                     continue;
                 }
             }
-            let (_, len) = large.unwrap();
-            let part = d.body_part(len as u64 - got.len() as u64).to_vec();
-            got.extend(part);
+            got.extend_from_slice(&d.body_part());
         }
         assert_eq!(large.map(|l| l.0), Some(id));
         assert_eq!(got, data);
         assert_eq!(d.next_frame().unwrap(), Some(Frame::End { objects: 1 }));
+    }
+
+    /// Chunks fed as `Bytes` after a large block's header are its data as they came (the same
+    /// allocation, no copy), and the frame after it still decodes, whatever the chunking.
+    #[test]
+    fn a_large_blocks_data_fed_as_bytes_is_handed_out_uncopied() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let id = ObjectId::hash_of(&data);
+        let frames = vec![
+            Frame::Block {
+                id,
+                bytes: data.clone(),
+            },
+            Frame::Object(ObjectKind::Commit, b"{}".to_vec()),
+            Frame::End { objects: 2 },
+        ];
+        let bytes = Bytes::from(pack(&frames));
+        for chunk in [1, 3, 777, 4096, bytes.len()] {
+            let mut d = Decoder::new();
+            let (mut got, mut uncopied, mut large, mut rest) = (Vec::new(), 0, None, Vec::new());
+            for start in (0..bytes.len()).step_by(chunk) {
+                let c = bytes.slice(start..(start + chunk).min(bytes.len()));
+                d.feed_bytes(c);
+                if large.is_none() && got.is_empty() {
+                    large = d.start_large_block(4096).unwrap();
+                }
+                if large.is_some() && got.len() < data.len() {
+                    loop {
+                        let part = d.body_part();
+                        if part.is_empty() {
+                            break;
+                        }
+                        let within = bytes.as_ptr_range();
+                        if within.contains(&part.as_ptr()) {
+                            uncopied += part.len();
+                        }
+                        got.extend_from_slice(&part);
+                    }
+                }
+                if got.len() == data.len() {
+                    while let Some(f) = d.next_frame().unwrap() {
+                        rest.push(f);
+                    }
+                }
+            }
+            assert_eq!(large.map(|l| l.0), Some(id), "chunks of {chunk}");
+            assert_eq!(got, data, "chunks of {chunk}");
+            assert_eq!(rest, frames[1..], "chunks of {chunk}");
+            assert_eq!(d.received(), bytes.len() as u64);
+            if chunk < 4096 {
+                assert!(
+                    uncopied >= data.len() - chunk,
+                    "chunks of {chunk}: {uncopied} bytes uncopied"
+                );
+            }
+        }
     }
 
     #[test]

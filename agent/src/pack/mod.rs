@@ -18,7 +18,7 @@ pub mod negotiate;
 pub mod order;
 pub mod walk;
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use seaf_seafile::{ObjectId, ObjectKind, ObjectStore, RepoStores, StoreError};
 
@@ -27,6 +27,19 @@ use walk::{Item, Sink, Source, WalkError};
 
 /// Most haves a request may name.
 pub const MAX_HAVES: usize = 32;
+
+/// Where a pack is written. Blocks are most of a pack's bytes: [`PackOut::copy_from`] lets a
+/// writer read them from their files straight into its own buffers (the primary's response
+/// does), instead of through `io::copy`'s 8 KiB stack buffer and a second copy.
+pub trait PackOut: Write {
+    /// Copies `len` bytes of `file` (fewer at its end) into the pack; returns how many.
+    fn copy_from(&mut self, file: &mut impl Read, len: u64) -> io::Result<u64> {
+        io::copy(&mut file.take(len), self)
+    }
+}
+
+/// Packs built in memory (tests, a fake primary): `io::copy` already reads into a `Vec`'s room.
+impl PackOut for Vec<u8> {}
 
 /// A library's objects in a store.
 pub struct StoreSource<'a> {
@@ -55,7 +68,7 @@ fn found(result: Result<Vec<u8>, StoreError>) -> Result<Option<Vec<u8>>, StoreEr
 /// Writes the pack of `want` over `haves` to `out`: the magic, the objects, then `End` — or
 /// `Failed` when the primary's store fails midway. An `Err` means `out` failed (the backup hung
 /// up).
-pub fn write_pack<W: Write>(
+pub fn write_pack<W: PackOut>(
     store: &ObjectStore,
     stores: RepoStores,
     want: ObjectId,
@@ -66,7 +79,7 @@ pub fn write_pack<W: Write>(
 }
 
 /// [`write_pack`] with commits and fs objects read through `source` (blocks from `store`).
-pub fn write_pack_from<W: Write>(
+pub fn write_pack_from<W: PackOut>(
     source: &impl Source,
     store: &ObjectStore,
     stores: RepoStores,
@@ -107,7 +120,7 @@ struct FrameSink<'a, W> {
     error: Option<io::Error>,
 }
 
-impl<W: Write> FrameSink<'_, W> {
+impl<W: PackOut> FrameSink<'_, W> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), WalkError> {
         self.out.write_all(bytes).map_err(|e| self.hangup(e))
     }
@@ -150,7 +163,7 @@ impl<W: Write> FrameSink<'_, W> {
         }
         self.write(&frame::block_header(&id, len as u32))?;
         // A block that changes size while it is read would break the framing: copy exactly `len`.
-        let copied = match io::copy(&mut io::Read::take(&mut file, len), &mut self.out) {
+        let copied = match self.out.copy_from(&mut file, len) {
             Ok(n) => n,
             Err(e) => return Err(self.hangup(e)),
         };
@@ -165,7 +178,7 @@ impl<W: Write> FrameSink<'_, W> {
     }
 }
 
-impl<W: Write> Sink for FrameSink<'_, W> {
+impl<W: PackOut> Sink for FrameSink<'_, W> {
     fn send(&mut self, item: Item<'_>) -> Result<(), WalkError> {
         self.objects += 1;
         match item {

@@ -152,13 +152,13 @@ async fn gather(chunks: &mut Chunks, state: &mut Receiver) -> Result<(), Replica
     };
     let first = first?;
     let mut gathered = first.len();
-    state.decoder.feed(&first);
+    state.decoder.feed_bytes(first);
     while gathered < GATHER {
         match chunks.try_recv() {
             Ok(chunk) => {
                 let chunk = chunk?;
                 gathered += chunk.len();
-                state.decoder.feed(&chunk);
+                state.decoder.feed_bytes(chunk);
             }
             Err(_) => break,
         }
@@ -413,10 +413,14 @@ impl Receiver {
     /// Writes what has arrived of the large block; `true` once it is whole (and handled).
     fn continue_large(&mut self) -> Result<bool, ReplicateError> {
         let large = self.large.as_mut().expect("a large block in progress");
-        let part = self.decoder.body_part(large.remaining);
-        if !part.is_empty() {
-            large.hasher.update(part);
-            let written = large.file.write_all(part);
+        loop {
+            // One chunk as received at a time, until what has arrived is written.
+            let part = self.decoder.body_part();
+            if part.is_empty() {
+                break;
+            }
+            large.hasher.update(&part);
+            let written = large.file.write_all(&part);
             written.map_err(|e| StoreError::io("writing", &large.path, e))?;
             large.remaining -= part.len() as u64;
         }

@@ -3,7 +3,7 @@
 //! backup slows the walk instead of filling the primary's memory, and a backup that hangs up
 //! stops it.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -14,7 +14,7 @@ use seaf_seafile::RepoStores;
 use tokio::sync::mpsc;
 
 use super::{parse_repo, ApiState, Rejection};
-use crate::pack::{self, MAX_HAVES};
+use crate::pack::{self, PackOut, MAX_HAVES};
 use crate::protocol::{PackRequest, PACK_CONTENT_TYPE};
 
 /// Bytes per chunk handed to the response.
@@ -73,6 +73,27 @@ impl ChannelWriter {
         self.tx
             .blocking_send(Ok(chunk))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the backup hung up"))
+    }
+}
+
+impl PackOut for ChannelWriter {
+    /// Reads the block's file straight into the chunk being filled (`io::copy` into a `Vec`
+    /// reads into its spare room, up to a chunk a call), so its bytes are copied once here, by
+    /// the kernel, on their way to the socket.
+    fn copy_from(&mut self, file: &mut impl Read, len: u64) -> io::Result<u64> {
+        let mut left = len;
+        while left > 0 {
+            let room = (CHUNK - self.buf.len()) as u64;
+            let n = io::copy(&mut (&mut *file).take(left.min(room)), &mut self.buf)?;
+            if n == 0 {
+                break;
+            }
+            left -= n;
+            if self.buf.len() >= CHUNK {
+                self.send()?;
+            }
+        }
+        Ok(len - left)
     }
 }
 
