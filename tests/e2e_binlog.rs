@@ -12,32 +12,28 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use seaf_kafka::{DetectionSource, RepoUpdate, RepoUpdateKind};
-use seaf_seafile::{DbKind, ObjectId, RepoId, SeafileDb, TrashedRepo};
-use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
+use seaf_seafile::{DbKind, ObjectId, RepoId, TrashedRepo};
+use seaf_testgen::{write_database, Generator, LibrarySpec};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
 use support::agent::{wait_until, Agent};
 use support::broker::Broker;
 use support::db::{move_to_trash, TestDb};
 use support::e2e::{heads_seen, Deployment, TopicReader};
+use support::primary_run::PrimaryRun;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The safety net: long enough that it cannot explain anything a test sees.
 const SAFETY_NET: &str = "full_read_interval = \"1h\"\nchange_capture = \"binlog\"\n";
 
+/// A primary following the binary log of its database, with plain SQL beside it.
 struct Primary {
-    rt: tokio::runtime::Runtime,
+    run: PrimaryRun,
     /// The database on the shared server, dropped with the test (`None` on a private server).
     test_db: Option<TestDb>,
-    db: SeafileDb,
     /// Plain SQL on the test database (transactions, DDL).
     sql: AnyPool,
-    dir: tempfile::TempDir,
-    gen: Generator,
-    libs: Vec<GeneratedLibrary>,
-    dep: Deployment,
-    agent: Agent,
 }
 
 impl Primary {
@@ -56,40 +52,13 @@ impl Primary {
         test_db: Option<TestDb>,
         url: &str,
     ) -> Primary {
-        let db = rt.block_on(SeafileDb::connect(url)).unwrap();
         let sql = rt
             .block_on(AnyPoolOptions::new().max_connections(2).connect(url))
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("seafile-data");
-        let mut gen = Generator::new(&data, 17);
-        let libs: Vec<_> = (0..libraries)
-            .map(|i| gen.create_library(LibrarySpec::small(&format!("lib {i}"))).unwrap())
-            .collect();
-        rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>()))
-            .unwrap();
-        let dep = Deployment::new(&broker.bootstrap());
-        let config = dep
-            .primary_config(&data, url, &dir.path().join("state"))
-            .replace("[primary]\n", &format!("[primary]\n{SAFETY_NET}"));
-        let agent = Agent::start("primary", dir.path(), &config, &dep.primary_metrics);
-        Primary {
-            rt,
-            test_db,
-            db,
-            sql,
-            dir,
-            gen,
-            libs,
-            dep,
-            agent,
-        }
-    }
-
-    fn update(&mut self, i: usize) -> ObjectId {
-        let head = self.gen.update_library(&mut self.libs[i], 2).unwrap();
-        self.rt.block_on(self.db.write_repo(&self.libs[i].record)).unwrap();
-        head
+        let run = PrimaryRun::start(rt, &broker.bootstrap(), url, (libraries, 17), |c| {
+            c.replace("[primary]\n", &format!("[primary]\n{SAFETY_NET}"))
+        });
+        Primary { run, test_db, sql }
     }
 
     fn exec(&self, statement: &str) {
@@ -100,6 +69,19 @@ impl Primary {
 
     fn position_file(&self) -> std::path::PathBuf {
         self.dir.path().join("state").join("primary-binlog.json")
+    }
+}
+
+impl std::ops::Deref for Primary {
+    type Target = PrimaryRun;
+    fn deref(&self) -> &PrimaryRun {
+        &self.run
+    }
+}
+
+impl std::ops::DerefMut for Primary {
+    fn deref_mut(&mut self) -> &mut PrimaryRun {
+        &mut self.run
     }
 }
 

@@ -2,64 +2,49 @@
 //!
 //! A library update, a new library and a deleted library each reach the topic as a decodable
 //! `RepoUpdate` within 2 s (on PostgreSQL and SQLite, after idle polls that skipped reading
-//! `Branch` because the change marker stayed put); a 30 s broker outage loses nothing; a restart does not republish.
+//! `Branch` because the change marker stayed put); a 30 s broker outage loses nothing; a restart
+//! does not republish.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use seaf_kafka::{RepoUpdate, RepoUpdateKind};
-use seaf_seafile::{DbKind, ObjectId, RepoId, SeafileDb, TrashedRepo};
-use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
-use support::agent::{cpu_ticks, wait_until, Agent};
+use seaf_seafile::{DbKind, ObjectId, RepoId, TrashedRepo};
+use seaf_testgen::LibrarySpec;
+use support::agent::{cpu_ticks, wait_until};
 use support::broker::Broker;
 use support::db::{move_to_trash, TestDb};
-use support::e2e::{heads_seen, Deployment, TopicReader};
+use support::e2e::{heads_seen, TopicReader};
+use support::primary_run::PrimaryRun;
 
+/// A primary polling its own test database every second.
 struct Primary {
-    rt: tokio::runtime::Runtime,
+    run: PrimaryRun,
     _test_db: TestDb,
-    db: SeafileDb,
-    dir: tempfile::TempDir,
-    gen: Generator,
-    libs: Vec<GeneratedLibrary>,
-    dep: Deployment,
-    agent: Agent,
 }
 
 impl Primary {
     fn start(kind: DbKind, broker: &Broker, libraries: usize) -> Option<Primary> {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let test_db = rt.block_on(TestDb::create(kind))?;
-        let db = rt.block_on(test_db.connect());
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("seafile-data");
-        let mut gen = Generator::new(&data, 11);
-        let libs: Vec<_> = (0..libraries)
-            .map(|i| gen.create_library(LibrarySpec::small(&format!("lib {i}"))).unwrap())
-            .collect();
-        rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>()))
-            .unwrap();
-        let dep = Deployment::new(&broker.bootstrap());
-        let config = dep
-            .primary_config(&data, &test_db.url, &dir.path().join("state"))
-            .replace("poll_interval = \"200ms\"", "poll_interval = \"1s\"");
-        let agent = Agent::start("primary", dir.path(), &config, &dep.primary_metrics);
-        Some(Primary {
-            rt,
-            _test_db: test_db,
-            db,
-            dir,
-            gen,
-            libs,
-            dep,
-            agent,
-        })
+        let url = test_db.url.clone();
+        let run = PrimaryRun::start(rt, &broker.bootstrap(), &url, (libraries, 11), |c| {
+            c.replace("poll_interval = \"200ms\"", "poll_interval = \"1s\"")
+        });
+        Some(Primary { run, _test_db: test_db })
     }
+}
 
-    fn update(&mut self, i: usize) -> ObjectId {
-        let head = self.gen.update_library(&mut self.libs[i], 2).unwrap();
-        self.rt.block_on(self.db.write_repo(&self.libs[i].record)).unwrap();
-        head
+impl std::ops::Deref for Primary {
+    type Target = PrimaryRun;
+    fn deref(&self) -> &PrimaryRun {
+        &self.run
+    }
+}
+
+impl std::ops::DerefMut for Primary {
+    fn deref_mut(&mut self) -> &mut PrimaryRun {
+        &mut self.run
     }
 }
 

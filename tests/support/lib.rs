@@ -13,6 +13,7 @@ pub mod broker;
 pub mod db;
 pub mod e2e;
 pub mod fake_primary;
+pub mod primary_run;
 pub mod private_mariadb;
 pub mod proxy;
 pub mod registry;

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use seaf_seafile::{DbKind, ObjectId, RepoId, SeafileDb};
-use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
+use seaf_testgen::{GeneratedLibrary, Generator, LibrarySpec};
 
 use crate::agent::{wait_until, Agent};
 use crate::broker::Kafka;
 use crate::db::TestDb;
 use crate::e2e::Deployment;
+use crate::primary_run::generate_libraries;
 use crate::proxy::Proxy;
 use crate::run_cli;
 
@@ -229,13 +230,8 @@ pub fn generated_primary_with(
     let test_db = rt.block_on(TestDb::create(kind))?;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("seafile-data");
-    let mut gen = Generator::new(&data, 5);
-    let libs: Vec<_> = (0..n)
-        .map(|i| gen.create_library(spec(&format!("lib {i}"))).unwrap())
-        .collect();
     let db = rt.block_on(test_db.connect());
-    rt.block_on(write_database(&db, &libs.iter().collect::<Vec<_>>()))
-        .unwrap();
+    let (gen, libs) = generate_libraries(rt, &db, &data, 5, n, spec);
     Some(Generated {
         gen,
         libs,
