@@ -30,8 +30,6 @@ const SAFETY_NET: &str = "full_read_interval = \"1h\"\nchange_capture = \"binlog
 /// A primary following the binary log of its database, with plain SQL beside it.
 struct Primary {
     run: PrimaryRun,
-    /// The database on the shared server, dropped with the test (`None` on a private server).
-    test_db: Option<TestDb>,
     /// Plain SQL on the test database (transactions, DDL).
     sql: AnyPool,
 }
@@ -55,10 +53,10 @@ impl Primary {
         let sql = rt
             .block_on(AnyPoolOptions::new().max_connections(2).connect(url))
             .unwrap();
-        let run = PrimaryRun::start(rt, &broker.bootstrap(), url, (libraries, 17), |c| {
+        let run = PrimaryRun::start(rt, &broker.bootstrap(), (url, test_db), (libraries, 17), |c| {
             c.replace("[primary]\n", &format!("[primary]\n{SAFETY_NET}"))
         });
-        Primary { run, test_db, sql }
+        Primary { run, sql }
     }
 
     fn exec(&self, statement: &str) {

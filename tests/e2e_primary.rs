@@ -18,39 +18,22 @@ use support::e2e::{heads_seen, TopicReader};
 use support::primary_run::PrimaryRun;
 
 /// A primary polling its own test database every second.
-struct Primary {
-    run: PrimaryRun,
-    _test_db: TestDb,
-}
-
-impl Primary {
-    fn start(kind: DbKind, broker: &Broker, libraries: usize) -> Option<Primary> {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let test_db = rt.block_on(TestDb::create(kind))?;
-        let url = test_db.url.clone();
-        let run = PrimaryRun::start(rt, &broker.bootstrap(), &url, (libraries, 11), |c| {
-            c.replace("poll_interval = \"200ms\"", "poll_interval = \"1s\"")
-        });
-        Some(Primary { run, _test_db: test_db })
-    }
-}
-
-impl std::ops::Deref for Primary {
-    type Target = PrimaryRun;
-    fn deref(&self) -> &PrimaryRun {
-        &self.run
-    }
-}
-
-impl std::ops::DerefMut for Primary {
-    fn deref_mut(&mut self) -> &mut PrimaryRun {
-        &mut self.run
-    }
+fn start(kind: DbKind, broker: &Broker, libraries: usize) -> Option<PrimaryRun> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let test_db = rt.block_on(TestDb::create(kind))?;
+    let url = test_db.url.clone();
+    Some(PrimaryRun::start(
+        rt,
+        &broker.bootstrap(),
+        (&url, Some(test_db)),
+        (libraries, 11),
+        |c| c.replace("poll_interval = \"200ms\"", "poll_interval = \"1s\""),
+    ))
 }
 
 fn changes_reach_the_topic_within_2s(kind: DbKind) {
     let Some(broker) = Broker::start() else { return };
-    let Some(mut p) = Primary::start(kind, &broker, 5) else {
+    let Some(mut p) = start(kind, &broker, 5) else {
         return;
     };
     let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);
@@ -159,7 +142,7 @@ fn changes_reach_the_topic_within_2s_postgres() {
 #[test]
 fn broker_outage_loses_no_update() {
     let Some(mut broker) = Broker::start() else { return };
-    let Some(mut p) = Primary::start(DbKind::MySql, &broker, 10) else {
+    let Some(mut p) = start(DbKind::MySql, &broker, 10) else {
         return;
     };
     let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);
@@ -220,7 +203,7 @@ fn broker_outage_loses_no_update() {
 #[test]
 fn restart_does_not_republish_unchanged_heads() {
     let Some(broker) = Broker::start() else { return };
-    let Some(mut p) = Primary::start(DbKind::Sqlite, &broker, 6) else {
+    let Some(mut p) = start(DbKind::Sqlite, &broker, 6) else {
         return;
     };
     let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);
@@ -260,7 +243,7 @@ fn restart_does_not_republish_unchanged_heads() {
 #[test]
 fn a_new_cluster_with_the_same_topic_name_gets_a_snapshot() {
     let Some(old) = Broker::start() else { return };
-    let Some(mut p) = Primary::start(DbKind::Sqlite, &old, 4) else {
+    let Some(mut p) = start(DbKind::Sqlite, &old, 4) else {
         return;
     };
     let mut reader = TopicReader::new(&p.dep.brokers, &p.dep.topic);

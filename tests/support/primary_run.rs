@@ -7,6 +7,7 @@ use seaf_seafile::{ObjectId, SeafileDb};
 use seaf_testgen::{write_database, GeneratedLibrary, Generator, LibrarySpec};
 
 use crate::agent::Agent;
+use crate::db::TestDb;
 use crate::e2e::Deployment;
 
 /// The generated data, its Seafile database and the running primary.
@@ -18,16 +19,19 @@ pub struct PrimaryRun {
     pub libs: Vec<GeneratedLibrary>,
     pub dep: Deployment,
     pub agent: Agent,
+    /// The database on a shared server, dropped after the agent (`None`: a server of the
+    /// test's own).
+    pub test_db: Option<TestDb>,
 }
 
 impl PrimaryRun {
     /// `libraries` small libraries (generator seed `seed`) written to the Seafile database at
-    /// `url`, and a primary on them publishing to `brokers`; `config` adjusts the test
-    /// deployment's primary configuration (a poll interval, the capture mode).
+    /// `url` (`test_db`'s, when given), and a primary on them publishing to `brokers`; `config`
+    /// adjusts the test deployment's primary configuration (a poll interval, the capture mode).
     pub fn start(
         rt: tokio::runtime::Runtime,
         brokers: &str,
-        url: &str,
+        (url, test_db): (&str, Option<TestDb>),
         (libraries, seed): (usize, u64),
         config: impl FnOnce(String) -> String,
     ) -> PrimaryRun {
@@ -46,6 +50,7 @@ impl PrimaryRun {
             libs,
             dep,
             agent,
+            test_db,
         }
     }
 
