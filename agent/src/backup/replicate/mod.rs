@@ -81,7 +81,7 @@ pub async fn replicate<R: Remote>(
         let before = durable.newest();
         match receive::receive(chunks, &target, &mut report, &mut durable, progress).await {
             Ok(()) => {
-                durable.finished();
+                durable.finished().await;
                 return Ok(report);
             }
             Err(ReplicateError::Remote(e))

@@ -205,7 +205,7 @@ async fn land(batch: Inflight, report: &mut SyncReport, durable: &mut Durable) -
         }
     }
     if let Some(commit) = batch.newest_commit {
-        durable.advance(commit);
+        durable.advance(commit).await;
     }
     Ok(())
 }

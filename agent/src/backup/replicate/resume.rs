@@ -11,7 +11,7 @@
 //! by the closure invariant means its whole history and trees are. A lost or stale file costs
 //! a larger pack, never a wrong one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use seaf_seafile::{ObjectId, ObjectKind, ObjectStore, RepoId};
 
@@ -37,26 +37,29 @@ impl Durable {
         self.newest
     }
 
-    /// `commit`'s batch is durable: it is the point to resume from.
-    pub fn advance(&mut self, commit: ObjectId) {
+    /// `commit`'s batch is durable: it is the point to resume from (the file is written on
+    /// the blocking pool, off the runtime).
+    pub async fn advance(&mut self, commit: ObjectId) {
         self.newest = Some(commit);
-        if let Err(e) = self.save(commit) {
+        let file = self.file.clone();
+        let saved = tokio::task::spawn_blocking(move || save(&file, commit)).await;
+        if let Ok(Err(e)) = saved {
             tracing::debug!(file = %self.file.display(), error = %e, "cannot remember where the sync got to; a restart would ask for more");
         }
     }
 
     /// The sync is complete: nothing to resume.
-    pub fn finished(self) {
-        let _ = std::fs::remove_file(&self.file);
+    pub async fn finished(self) {
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(&self.file)).await;
     }
+}
 
-    fn save(&self, commit: ObjectId) -> std::io::Result<()> {
-        let dir = self.file.parent().expect("the file is in a folder");
-        std::fs::create_dir_all(dir)?;
-        let temp = self.file.with_extension("tmp");
-        std::fs::write(&temp, format!("{commit}\n"))?;
-        std::fs::rename(&temp, &self.file)
-    }
+fn save(file: &Path, commit: ObjectId) -> std::io::Result<()> {
+    let dir = file.parent().expect("the file is in a folder");
+    std::fs::create_dir_all(dir)?;
+    let temp = file.with_extension("tmp");
+    std::fs::write(&temp, format!("{commit}\n"))?;
+    std::fs::rename(&temp, file)
 }
 
 #[cfg(test)]
@@ -67,14 +70,14 @@ mod tests {
         RepoId::parse("300ca0c9-310b-4344-8289-441bcd1e031c").unwrap()
     }
 
-    #[test]
-    fn a_point_is_used_only_while_its_commit_is_in_the_store() {
+    #[tokio::test]
+    async fn a_point_is_used_only_while_its_commit_is_in_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = ObjectStore::new(dir.path());
         let commit = ObjectId::hash_of(b"commit");
         let mut durable = Durable::load(&store, repo());
         assert_eq!(durable.newest(), None);
-        durable.advance(commit);
+        durable.advance(commit).await;
         assert_eq!(durable.newest(), Some(commit));
         assert_eq!(
             Durable::load(&store, repo()).newest(),
@@ -84,7 +87,7 @@ mod tests {
         store.write(ObjectKind::Commit, &repo(), &commit, b"{}").unwrap();
         let again = Durable::load(&store, repo());
         assert_eq!(again.newest(), Some(commit), "a restart resumes from it");
-        again.finished();
+        again.finished().await;
         assert_eq!(
             Durable::load(&store, repo()).newest(),
             None,
