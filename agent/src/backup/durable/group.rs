@@ -33,7 +33,7 @@ use super::batch::{Payload, Staged};
 use super::disk::Disk;
 use super::journal::{self, Entry};
 use super::layout::Layout;
-use super::prepare::{prepare, Prepared, WRITER_THREADS};
+use super::prepare::{prepare, write_temp, Prepared, WRITER_THREADS};
 
 /// The committer's crash points (`FAILPOINTS=<name>=return` aborts the process there, as a
 /// `kill -9` would; docs/reliability.md).
@@ -437,36 +437,22 @@ impl GroupWriter {
         }
     }
 
-    /// Puts one object in place: `false` when it already was.
+    /// Puts in place one object the prepare pass left (a staged file, or bytes it did not get
+    /// to): `false` when it already was. Bytes go the prepare pass's way, a temp file renamed.
     fn place(&self, seq: u64, s: &Staged) -> Result<bool, StoreError> {
         let Entry { kind, store, id } = s.entry;
         let path = self.layout.object(kind, &store, &id);
+        self.ensure_dir(path.parent().expect("object paths have a parent"))?;
+        let Payload::File { path: staged, .. } = &s.payload else {
+            let temp = write_temp(&*self.disk, &self.layout, (&self.writer, seq), s);
+            return self.finish_one(seq, s, Some(temp));
+        };
         if self.disk.exists(&path).map_err(|e| io_error("checking", &path, e))? {
             return Ok(false);
         }
-        self.ensure_dir(path.parent().expect("object paths have a parent"))?;
-        match &s.payload {
-            Payload::Bytes(data) => {
-                let temp = self.layout.temp(kind, &store, &id, &self.writer, seq);
-                let placed = self
-                    .disk
-                    .write(&temp, data)
-                    .map_err(|e| io_error("writing", &temp, e))
-                    .and_then(|()| {
-                        self.disk
-                            .rename(&temp, &path)
-                            .map_err(|e| io_error("renaming into place", &path, e))
-                    });
-                if placed.is_err() {
-                    let _ = self.disk.remove(&temp);
-                }
-                placed?;
-            }
-            Payload::File { path: staged, .. } => self
-                .disk
-                .rename(staged, &path)
-                .map_err(|e| io_error("renaming into place", &path, e))?,
-        }
+        self.disk
+            .rename(staged, &path)
+            .map_err(|e| io_error("renaming into place", &path, e))?;
         Ok(true)
     }
 

@@ -100,7 +100,7 @@ fn run(todo: &[usize], work: &(dyn Fn(usize) -> Prepared + Sync)) -> Vec<(usize,
 }
 
 /// One small object: present already, or written to its temp file.
-fn write_temp(disk: &dyn Disk, layout: &Layout, (writer, seq): (&str, u64), s: &Staged) -> Prepared {
+pub(super) fn write_temp(disk: &dyn Disk, layout: &Layout, (writer, seq): (&str, u64), s: &Staged) -> Prepared {
     let Payload::Bytes(data) = &s.payload else {
         return Prepared::Later;
     };
