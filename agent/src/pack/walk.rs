@@ -141,10 +141,7 @@ impl<S: Source, K: Sink> Trees<'_, S, K> {
             Ok(FsObject::Dir(dir)) => {
                 let base_dirs = self.parsed(bases);
                 let had: HashSet<ObjectId> = base_dirs.iter().flat_map(entries).map(|(_, id)| id).collect();
-                let mut by_name: HashMap<&str, Vec<ObjectId>> = HashMap::new();
-                for (name, id) in base_dirs.iter().flat_map(entries) {
-                    by_name.entry(name).or_default().push(id);
-                }
+                let by_name = by_name(&base_dirs);
                 for d in dir.dirents.iter().filter(|d| !had.contains(&d.id)) {
                     let child_bases = by_name.get(d.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
                     self.fs(d.id, child_bases, &child_path(path, &d.name), depth + 1)?;
@@ -188,11 +185,8 @@ impl<S: Source, K: Sink> Trees<'_, S, K> {
         if self.known.len() >= MAX_SENT {
             self.known.clear();
         }
-        let mut by_name: HashMap<&str, Vec<ObjectId>> = HashMap::new();
-        for (name, id) in base_dirs.iter().flat_map(entries) {
-            self.known.insert(id);
-            by_name.entry(name).or_default().push(id);
-        }
+        self.known.extend(base_dirs.iter().flat_map(entries).map(|(_, id)| id));
+        let by_name = by_name(&base_dirs);
         let changed: Vec<(ObjectId, Vec<ObjectId>)> = dir
             .dirents
             .iter()
@@ -229,6 +223,16 @@ impl<S: Source, K: Sink> Trees<'_, S, K> {
             path: path.to_string(),
         })
     }
+}
+
+/// The ids the entries of `base_dirs` have under each name (several where the bases are a
+/// merge's parents and differ).
+fn by_name(base_dirs: &[FsObject]) -> HashMap<&str, Vec<ObjectId>> {
+    let mut by_name: HashMap<&str, Vec<ObjectId>> = HashMap::new();
+    for (name, id) in base_dirs.iter().flat_map(entries) {
+        by_name.entry(name).or_default().push(id);
+    }
+    by_name
 }
 
 /// A directory's entries as (name, id); nothing for a file.
