@@ -175,6 +175,18 @@ impl Site {
         );
     }
 
+    /// Waits until the backup's heads equal the primary's and no library is waiting or syncing,
+    /// without the watermark: where several backup processes share the topic's partitions,
+    /// none of them alone is consistent as of anything for every library.
+    pub fn wait_heads_converged(&self, timeout: Duration) {
+        wait_until(
+            timeout,
+            "the backup's heads to equal the primary's, with no library waiting or syncing",
+            || self.primary_heads() == self.backup_heads() && self.queue_idle(),
+            || format!("{}\n{}", self.backup.log_tail(), self.status_text()),
+        );
+    }
+
     /// No library is waiting or syncing.
     pub fn queue_idle(&self) -> bool {
         use seaf_backup::backup::queue::SyncState;
