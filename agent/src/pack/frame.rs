@@ -194,6 +194,11 @@ impl Decoder {
         Ok(Some((id, data)))
     }
 
+    /// How much of the large block's data is still to be taken with [`Decoder::body_part`].
+    pub fn body_left(&self) -> u64 {
+        self.body_left
+    }
+
     /// The next part of what has arrived of the large block's data, consumed: call until it is
     /// empty. Chunks fed with [`Decoder::feed_bytes`] after its header come out one at a time,
     /// as they went in.

@@ -299,7 +299,6 @@ struct Receiver {
 struct LargeBlock {
     id: ObjectId,
     len: u64,
-    remaining: u64,
     hasher: Sha1,
     file: File,
     path: PathBuf,
@@ -402,7 +401,6 @@ impl Receiver {
         self.large = Some(LargeBlock {
             id,
             len,
-            remaining: len,
             hasher: Sha1::new(),
             file,
             path,
@@ -422,9 +420,8 @@ impl Receiver {
             large.hasher.update(&part);
             let written = large.file.write_all(&part);
             written.map_err(|e| StoreError::io("writing", &large.path, e))?;
-            large.remaining -= part.len() as u64;
         }
-        if large.remaining > 0 {
+        if self.decoder.body_left() > 0 {
             return Ok(false);
         }
         let large = self.large.take().expect("a large block in progress");
