@@ -205,9 +205,9 @@ impl BackupSide {
 /// describes the data for the figure. Returns the copy's row and the memory row.
 ///
 /// The baseline runs first: both read the primary's storage from the page cache (it was just
-/// generated), and its `sync` leaves no dirty pages behind. Run after the backup, it would
-/// find the backup's writes already flushed either way; run before without `sync`, the
-/// backup's `syncfs` batches would flush `cp`'s writes for it.
+/// generated, and is flushed before either starts), and its `sync` leaves no dirty pages
+/// behind. Run after the backup, it would find the backup's writes already flushed either way;
+/// run before without `sync`, the backup's `syncfs` batches would flush `cp`'s writes for it.
 pub fn initial_copy(
     env: &Env,
     primary: &Primary,
@@ -220,6 +220,9 @@ pub fn initial_copy(
     let (objects, bytes) = (before.len(), before.values().sum::<u64>() as f64);
 
     std::fs::create_dir_all(cp_dir)?;
+    // The generator does not flush (it writes through an unsynced store): flushed here,
+    // untimed, the baseline's `sync` flushes only what `cp` wrote.
+    timed("sync", &[])?;
     eprintln!("baseline: cp -a + sync of {objects} objects, {}", mib(bytes));
     let cp = timed("cp", &["-a", storage.to_str().unwrap(), cp_dir.to_str().unwrap()])?;
     let sync = timed("sync", &[])?;
