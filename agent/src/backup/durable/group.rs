@@ -20,9 +20,9 @@
 //! for recovery and the committer refuses further writes (see [`super::committer`]).
 //! docs/architecture.md ("Durability") proves the order.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ use super::batch::{Payload, Staged};
 use super::disk::Disk;
 use super::journal::{self, Entry};
 use super::layout::Layout;
-use super::prepare::{prepare, write_temp, Prepared, WRITER_THREADS};
+use super::prepare::{in_folder, prepare, write_temp, Prepared, WRITER_THREADS};
 
 /// The committer's crash points (`FAILPOINTS=<name>=return` aborts the process there, as a
 /// `kill -9` would; docs/reliability.md).
@@ -137,8 +137,6 @@ pub struct GroupWriter {
     disk: Arc<dyn Disk>,
     layout: Layout,
     writer: String,
-    /// Object folders known to exist, so each is created once.
-    dirs: Mutex<HashSet<PathBuf>>,
     overlap: Overlap,
 }
 
@@ -148,7 +146,6 @@ impl GroupWriter {
             disk,
             layout,
             writer,
-            dirs: Mutex::new(HashSet::new()),
             overlap: Overlap::Concurrent,
         }
     }
@@ -316,9 +313,7 @@ impl GroupWriter {
     /// several threads ([`prepare`]).
     fn prepare_all(&mut self, seq: u64, batches: &[&[Staged]]) -> Vec<Option<Prepared>> {
         let all: Vec<&Staged> = batches.iter().flat_map(|b| b.iter()).collect();
-        let (disk, layout, dirs) = (&*self.disk, &self.layout, &self.dirs);
-        let mut ensure = |dir: &Path| ensure_dir(disk, dirs, dir);
-        prepare(disk, layout, (&self.writer, seq), &all, &mut ensure)
+        prepare(&*self.disk, &self.layout, (&self.writer, seq), &all)
             .into_iter()
             .map(Some)
             .collect()
@@ -442,7 +437,6 @@ impl GroupWriter {
     fn place(&self, seq: u64, s: &Staged) -> Result<bool, StoreError> {
         let Entry { kind, store, id } = s.entry;
         let path = self.layout.object(kind, &store, &id);
-        self.ensure_dir(path.parent().expect("object paths have a parent"))?;
         let Payload::File { path: staged, .. } = &s.payload else {
             let temp = write_temp(&*self.disk, &self.layout, (&self.writer, seq), s);
             return self.finish_one(seq, s, Some(temp));
@@ -450,25 +444,10 @@ impl GroupWriter {
         if self.disk.exists(&path).map_err(|e| io_error("checking", &path, e))? {
             return Ok(false);
         }
-        self.disk
-            .rename(staged, &path)
+        in_folder(&*self.disk, &path, || self.disk.rename(staged, &path))
             .map_err(|e| io_error("renaming into place", &path, e))?;
         Ok(true)
     }
-
-    fn ensure_dir(&self, dir: &Path) -> Result<(), StoreError> {
-        ensure_dir(&*self.disk, &self.dirs, dir)
-    }
-}
-
-/// Creates an object folder unless `dirs` says it exists.
-fn ensure_dir(disk: &dyn Disk, dirs: &Mutex<HashSet<PathBuf>>, dir: &Path) -> Result<(), StoreError> {
-    if !dirs.lock().expect("the folder set").contains(dir) {
-        disk.create_dir_all(dir)
-            .map_err(|e| io_error("creating directory", dir, e))?;
-        dirs.lock().expect("the folder set").insert(dir.to_path_buf());
-    }
-    Ok(())
 }
 
 /// One batch's renames.
