@@ -49,4 +49,5 @@ mkfs.ext4 -q -F -i 8192 "$scratch/image"
 mkdir "$scratch/mnt"
 mount -o loop "$scratch/image" "$scratch/mnt"
 echo "work directory on a fresh ext4 file system of $size ($scratch/image, loop-mounted)" >&2
-"$bench" --work-dir "$scratch/mnt" "$@"
+# The whole file system goes at the end: no need for the bench to delete its files first.
+"$bench" --work-dir "$scratch/mnt" --keep-work-dir "$@"

@@ -97,6 +97,10 @@ pub struct Args {
     /// Where the data goes (default: the system temp dir).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// Leave the work directory in place at the end (scripts/bench.sh --scratch-fs passes it:
+    /// the file system goes whole, where deleting a --full run's 3.7M files took 48 minutes).
+    #[arg(long)]
+    pub keep_work_dir: bool,
     /// No-op events of the replay phase, instead of the scale's (e.g. 1000000).
     #[arg(long)]
     pub events: Option<usize>,
@@ -246,6 +250,10 @@ fn main() -> anyhow::Result<()> {
             "| {} | {} | {} | {} | {} | {} |",
             r.figure, r.measured, r.baseline, r.ratio, r.target, met
         );
+    }
+    if args.keep_work_dir {
+        eprintln!("left in place: {}", work.keep().display());
+        return Ok(());
     }
     let started = std::time::Instant::now();
     eprintln!("removing {}…", work.path().display());
