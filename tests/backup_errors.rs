@@ -13,12 +13,12 @@ use seaf_backup::backup::replicate::SyncOptions;
 use seaf_backup::backup::{Backup, Disposition, SyncError};
 use seaf_backup::config::Config;
 use seaf_seafile::{DbKind, RepoId};
+use seaf_testgen::LibrarySpec;
 use support::agent::{free_port, wait_until};
-use support::broker::Broker;
 use support::db::TestDb;
 use support::e2e::TOKEN;
 use support::fake_primary::FakePrimary;
-use support::site::{generated_primary, Site};
+use support::site::generated_site;
 
 const REPO: &str = "300ca0c9-310b-4344-8289-441bcd1e031c";
 
@@ -128,12 +128,8 @@ async fn rows_of_another_library_break_the_protocol() {
 /// transaction is refused, and `Branch` never moves back to the older head it had read.
 #[test]
 fn a_worker_that_lost_its_lease_cannot_move_the_head() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 1) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((_broker, rt, mut g, mut site)) = generated_site(DbKind::MySql, 1, LibrarySpec::small, DbKind::MySql)
+    else {
         return;
     };
     site.wait_converged(Duration::from_secs(120));

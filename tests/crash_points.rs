@@ -15,8 +15,7 @@ use seaf_backup::backup::replicate::receive::PACK_CRASH_POINT;
 use seaf_backup::backup::HEAD_CRASH_POINT;
 use seaf_seafile::DbKind;
 use seaf_testgen::LibrarySpec;
-use support::broker::Broker;
-use support::site::{generated_primary_with, Generated, Site};
+use support::site::{generated_site, Generated, Site};
 
 /// What `std::process::abort` ends a process with.
 const SIGABRT: i32 = 6;
@@ -113,12 +112,7 @@ fn strip_ansi(line: &str) -> String {
 
 #[test]
 fn backup_aborted_at_every_crash_point_recovers_and_loses_nothing() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary_with(&rt, DbKind::MySql, 6, chunky) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((_broker, _rt, mut g, mut site)) = generated_site(DbKind::MySql, 6, chunky, DbKind::MySql) else {
         return;
     };
     site.wait_converged(Duration::from_secs(120));

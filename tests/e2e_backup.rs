@@ -10,10 +10,11 @@ use seaf_seafile::{
     walk_closure, ClosureVisitor, Commit, DbKind, FsObject, ObjectId, ObjectKind, ObjectStore, Problem, RepoId,
     RepoStores, SeafileDb, WalkOptions,
 };
+use seaf_testgen::LibrarySpec;
 use support::agent::{wait_until, Agent};
 use support::broker::Broker;
 use support::e2e::{committed, topic_index, watermarks};
-use support::site::{generated_primary, Site};
+use support::site::{generated_primary, generated_site, Site};
 use support::{run_cli, Fixture};
 
 /// Storage paths (relative to storage/) of every object in the closure of every fixture head.
@@ -170,12 +171,8 @@ fn fixture_backs_up_byte_for_byte_sqlite() {
 
 #[test]
 fn random_updates_converge_and_replay_changes_nothing() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 50) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((_broker, _rt, mut g, mut site)) = generated_site(DbKind::MySql, 50, LibrarySpec::small, DbKind::MySql)
+    else {
         return;
     };
     site.wait_converged(Duration::from_secs(120));
@@ -324,12 +321,8 @@ fn corrupt_block_fails_one_library_and_force_skips_it() {
 
 #[test]
 fn lost_event_is_caught_by_scan() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 5) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((_broker, _rt, mut g, mut site)) = generated_site(DbKind::MySql, 5, LibrarySpec::small, DbKind::MySql)
+    else {
         return;
     };
     site.wait_converged(Duration::from_secs(60));
@@ -387,12 +380,8 @@ fn lost_event_is_caught_by_scan() {
 
 #[test]
 fn backup_restart_resumes_from_committed_offsets() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::Sqlite, 20) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((_broker, _rt, mut g, mut site)) = generated_site(DbKind::Sqlite, 20, LibrarySpec::small, DbKind::MySql)
+    else {
         return;
     };
     site.wait_converged(Duration::from_secs(60));
@@ -452,12 +441,8 @@ fn backup_restart_resumes_from_committed_offsets() {
 
 #[test]
 fn two_backups_in_one_group_share_the_work() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 30) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((_broker, _rt, mut g, mut site)) = generated_site(DbKind::MySql, 30, LibrarySpec::small, DbKind::MySql)
+    else {
         return;
     };
     // A second backup process: same group, same backup database and data directory.
@@ -498,12 +483,7 @@ fn two_backups_in_one_group_share_the_work() {
 #[test]
 fn garbage_rewinds_and_deletions_are_handled() {
     use seaf_kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 4) else {
-        return;
-    };
-    let Some(site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::Sqlite, "1h") else {
+    let Some((broker, _rt, mut g, site)) = generated_site(DbKind::MySql, 4, LibrarySpec::small, DbKind::Sqlite) else {
         return;
     };
     site.wait_converged(Duration::from_secs(60));
@@ -641,12 +621,8 @@ fn replay(site: &Site, how: &[&str]) -> String {
 /// that point: counted against the topic's own messages and timestamps.
 #[test]
 fn replay_from_a_time_or_an_offset_rereads_exactly_what_follows() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 12) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((_broker, _rt, mut g, mut site)) = generated_site(DbKind::MySql, 12, LibrarySpec::small, DbKind::MySql)
+    else {
         return;
     };
     site.wait_converged(Duration::from_secs(120));

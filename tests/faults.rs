@@ -29,7 +29,7 @@ use seaf_testgen::{write_database, LibrarySpec};
 use support::agent::{cpu_ticks, wait_until};
 use support::broker::{Broker, Cluster};
 use support::e2e::TOKEN;
-use support::site::{generated_primary, generated_primary_with, Generated, Site, SiteOptions};
+use support::site::{generated_primary, generated_site, Generated, Site, SiteOptions};
 
 /// One line of the fault table.
 struct Row {
@@ -113,12 +113,7 @@ fn update_some(g: &mut Generated, site: &Site, rng: &mut impl Rng, count: usize)
 
 #[test]
 fn backup_killed_at_random_points_never_dangles_and_converges() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary_with(&rt, DbKind::MySql, 8, chunky) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((_broker, _rt, mut g, mut site)) = generated_site(DbKind::MySql, 8, chunky, DbKind::MySql) else {
         return;
     };
     site.wait_converged(Duration::from_secs(120));
@@ -185,12 +180,8 @@ fn backup_killed_at_random_points_never_dangles_and_converges() {
 
 #[test]
 fn primary_killed_mid_publish_loses_no_update() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 30) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((_broker, _rt, mut g, mut site)) = generated_site(DbKind::MySql, 30, LibrarySpec::small, DbKind::MySql)
+    else {
         return;
     };
     site.wait_converged(Duration::from_secs(120));
@@ -571,12 +562,8 @@ fn api_status(addr: &str, path: &str, token: &str) -> u16 {
 
 #[test]
 fn bad_input_is_counted_logged_and_harmless() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::MySql, 5) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::MySql, "1h") else {
+    let Some((broker, _rt, mut g, mut site)) = generated_site(DbKind::MySql, 5, LibrarySpec::small, DbKind::MySql)
+    else {
         return;
     };
     site.wait_converged(Duration::from_secs(120));

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use seaf_seafile::{DbKind, ObjectId};
+use seaf_testgen::LibrarySpec;
 use support::agent::{wait_until, Agent};
 use support::broker::Broker;
 use support::run_cli;
-use support::site::{generated_primary, Site, SiteOptions};
+use support::site::{generated_primary, generated_site, Site, SiteOptions};
 
 const WATERMARK: &str = "seaf_backup_consistent_as_of_seconds";
 const RPO_BUCKET: &str = "seaf_backup_rpo_seconds_bucket";
@@ -240,12 +241,8 @@ fn flip_a_byte(path: &Path) {
 
 #[test]
 fn the_scrub_finds_blocks_damaged_on_the_backups_disk() {
-    let Some(broker) = Broker::start() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let Some(mut g) = generated_primary(&rt, DbKind::Sqlite, 4) else {
-        return;
-    };
-    let Some(mut site) = Site::start(&broker, &g.data, &g.test_db.url, DbKind::Sqlite, "1h") else {
+    let Some((_broker, _rt, mut g, mut site)) = generated_site(DbKind::Sqlite, 4, LibrarySpec::small, DbKind::Sqlite)
+    else {
         return;
     };
     site.wait_converged(Duration::from_secs(60));

@@ -9,7 +9,7 @@ use seaf_seafile::{DbKind, ObjectId, RepoId, SeafileDb};
 use seaf_testgen::{GeneratedLibrary, Generator, LibrarySpec};
 
 use crate::agent::{wait_until, Agent};
-use crate::broker::Kafka;
+use crate::broker::{Broker, Kafka};
 use crate::db::TestDb;
 use crate::e2e::Deployment;
 use crate::primary_run::generate_libraries;
@@ -225,6 +225,26 @@ pub struct Generated {
     pub data: PathBuf,
     pub test_db: TestDb,
     pub _dir: tempfile::TempDir,
+}
+
+/// The opening most end-to-end and fault tests share: a broker, `n` libraries made from
+/// `spec(name)` on a fresh `primary` database, and a [`Site`] backing them up onto a fresh
+/// `backup` database (full scans hourly, so that events do the work). `None` (with the reason
+/// said) when a service is missing outside CI.
+///
+/// Bind the four in this order (`let Some((broker, rt, g, site))`): variables drop in reverse,
+/// so the backup and the primary stop while the broker still runs.
+pub fn generated_site(
+    primary: DbKind,
+    n: usize,
+    spec: impl Fn(&str) -> LibrarySpec,
+    backup: DbKind,
+) -> Option<(Broker, tokio::runtime::Runtime, Generated, Site)> {
+    let broker = Broker::start()?;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let g = generated_primary_with(&rt, primary, n, spec)?;
+    let site = Site::start(&broker, &g.data, &g.test_db.url, backup, "1h")?;
+    Some((broker, rt, g, site))
 }
 
 /// `n` small generated libraries (seed 5) on a fresh `kind` database.
