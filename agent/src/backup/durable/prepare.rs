@@ -45,18 +45,12 @@ pub enum Prepared {
 /// Prepares `objects` (every object of the group, in order) for the rename pass; one answer
 /// each, in the same order; temp files are named for `writer`'s group `seq`.
 pub fn prepare(disk: &dyn Disk, layout: &Layout, (writer, seq): (&str, u64), objects: &[&Staged]) -> Vec<Prepared> {
-    let mut out: Vec<Prepared> = Vec::with_capacity(objects.len());
+    let mut out: Vec<Prepared> = objects.iter().map(|_| Prepared::Later).collect();
+    // The first occurrence of each small object; the rename pass handles the rest.
     let mut seen = HashSet::with_capacity(objects.len());
-    let mut todo = Vec::new();
-    for (i, s) in objects.iter().enumerate() {
-        let first = seen.insert(s.entry);
-        if !first || matches!(s.payload, Payload::File { .. }) {
-            out.push(Prepared::Later);
-            continue;
-        }
-        out.push(Prepared::Later);
-        todo.push(i);
-    }
+    let todo: Vec<usize> = (0..objects.len())
+        .filter(|&i| seen.insert(objects[i].entry) && !matches!(objects[i].payload, Payload::File { .. }))
+        .collect();
     let work = |i: usize| write_temp(disk, layout, (writer, seq), objects[i]);
     for (i, prepared) in run(&todo, &work) {
         out[i] = prepared;
@@ -92,13 +86,13 @@ pub(super) fn write_temp(disk: &dyn Disk, layout: &Layout, (writer, seq): (&str,
     let Payload::Bytes(data) = &s.payload else {
         return Prepared::Later;
     };
-    let path = object_path(layout, &s.entry);
+    let Entry { kind, store, id } = s.entry;
+    let path = layout.object(kind, &store, &id);
     match disk.exists(&path) {
         Ok(true) => return Prepared::Present,
         Ok(false) => {}
         Err(e) => return Prepared::Failed(io_error("checking", &path, e)),
     }
-    let Entry { kind, store, id } = s.entry;
     let temp = layout.temp(kind, &store, &id, writer, seq);
     match in_folder(disk, &temp, || disk.write(&temp, data)) {
         Ok(()) => Prepared::Temp(temp),
@@ -122,8 +116,4 @@ pub(super) fn in_folder(disk: &dyn Disk, path: &Path, op: impl Fn() -> io::Resul
         }
         done => done,
     }
-}
-
-fn object_path(layout: &Layout, e: &Entry) -> PathBuf {
-    layout.object(e.kind, &e.store, &e.id)
 }
